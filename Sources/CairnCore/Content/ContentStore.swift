@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+
+/// Reads and writes chunk contents: inline chunks through the database, the others through the
+/// blob store. The namespace code sees only `ChunkRef`s.
+final class ContentStore: Sendable {
+    let store: Store
+    var chunkSize: Int { store.chunkSize }
+
+    init(store: Store) { self.store = store }
+
+    /// Reads `[offset, offset + buffer.count)` of a file of `size` bytes, chunk by chunk through
+    /// `chunk(index, offsetInChunk, piece)`. Returns the count read (short at end of file).
+    func readRange(
+        size: Int64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer,
+        chunk: (Int64, Int, UnsafeMutableRawBufferPointer) throws(FSError) -> Void
+    ) throws(FSError) -> Int {
+        guard offset >= 0 else { throw FSError.invalidArgument("negative offset") }
+        guard offset < size else { return 0 }
+        let total = Int(min(Int64(buffer.count), size - offset))
+        let cs = Int64(chunkSize)
+        var done = 0
+        while done < total {
+            let position = offset + Int64(done)
+            let within = Int(position % cs)
+            let n = min(chunkSize - within, total - done)
+            try chunk(position / cs, within, UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + n)]))
+            done += n
+        }
+        return total
+    }
+
+    /// Reads a committed file content (a version).
+    func read(_ manifest: Manifest, size: Int64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) -> Int {
+        try readRange(size: size, offset: offset, into: buffer) { index, within, piece throws(FSError) in
+            try read(manifest.chunks[index], at: within, into: piece)
+        }
+    }
+
+    /// Fills `buffer` with the chunk's bytes from `offset`; zeros beyond the chunk's length and
+    /// for a hole (`ref` nil).
+    func read(_ ref: ChunkRef?, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) {
+        guard let ref else {
+            memset(buffer.baseAddress!, 0, buffer.count)
+            return
+        }
+        let available = max(0, min(buffer.count, ref.length - offset))
+        var got = 0
+        if available > 0 {
+            let target = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<available])
+            if ref.inline {
+                guard let data = try store.read({ db in try ContentQueries.inlineBlob(db, ref.digest) }) else {
+                    throw FSError.io("chunk \(ref.digest) is missing from the store; run `cairn fsck`")
+                }
+                got = data.withUnsafeBytes { raw in
+                    let n = max(0, min(available, raw.count - offset))
+                    if n > 0 { memcpy(target.baseAddress!, raw.baseAddress! + offset, n) }
+                    return n
+                }
+            } else {
+                do {
+                    got = try store.blobs.read(ref.digest, offset: offset, into: target)
+                } catch .notFound {
+                    throw FSError.io("chunk \(ref.digest) is missing from the blob store; run `cairn fsck`")
+                }
+            }
+        }
+        if got < buffer.count { memset(buffer.baseAddress! + got, 0, buffer.count - got) }
+    }
+
+    /// A chunk about to be committed: its digest, and its bytes when they go inline.
+    struct StoredChunk {
+        var ref: ChunkRef
+        var inlineData: Data?
+    }
+
+    /// Moves a staged chunk into permanent storage. Returns nil for a chunk of zeros (a hole).
+    func store(_ chunk: StagedChunk, durable: Bool) throws(FSError) -> StoredChunk? {
+        let length = chunk.length
+        guard length > 0 else { return nil }
+        if let result = try chunk.withMemory({ bytes throws(FSError) in try storeBytes(bytes, durable: durable) }) {
+            return result
+        }
+        guard let path = chunk.filePath else { return nil }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
+        defer { buffer.deallocate() }
+        let got = try store.descriptors.with(path, flags: O_RDWR) { fd throws(FSError) in
+            try readFully(fd, buffer, offset: 0)
+        }
+        if got < length { memset(buffer.baseAddress! + got, 0, length - got) }
+        let bytes = UnsafeRawBufferPointer(buffer)
+        if isAllZero(bytes) { return nil }
+        let digest = BlobDigest.of(bytes)
+        if length <= store.inlineThreshold {
+            return StoredChunk(ref: ChunkRef(digest: digest, length: length, inline: true), inlineData: Data(bytes))
+        }
+        store.descriptors.forget(path)
+        try store.blobs.adopt(digest, file: path, durable: durable)
+        chunk.releaseFile()
+        return StoredChunk(ref: ChunkRef(digest: digest, length: length, inline: false), inlineData: nil)
+    }
+
+    private func storeBytes(_ bytes: UnsafeRawBufferPointer, durable: Bool) throws(FSError) -> StoredChunk? {
+        if isAllZero(bytes) { return nil }
+        let digest = BlobDigest.of(bytes)
+        if bytes.count <= store.inlineThreshold {
+            return StoredChunk(ref: ChunkRef(digest: digest, length: bytes.count, inline: true), inlineData: Data(bytes))
+        }
+        try store.blobs.put(digest, data: bytes, durable: durable)
+        return StoredChunk(ref: ChunkRef(digest: digest, length: bytes.count, inline: false), inlineData: nil)
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+internal import GRDB
+import Glibc
+
+extension FileSystem {
+    /// chmod, chown, truncate and utimes in one call, as setattr delivers them.
+    public func setattr(_ inode: InodeID, changes: AttributeChanges, handle: UInt64?, caller: Caller) throws(FSError) -> InodeAttributes {
+        if let size = changes.size {
+            let attrs = try getattr(inode)
+            if attrs.isDirectory { throw FSError.isDirectory }
+            guard attrs.isRegular else { throw FSError.invalidArgument("cannot truncate this kind of file") }
+            try truncate(handle: handle, inode: inode, to: size, caller: caller)
+        }
+        let changesMetadata = changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.atime != nil
+            || changes.mtime != nil
+        guard changesMetadata else { return try getattr(inode) }
+        let file = openFile(inode)
+        let updated = try updateAttributes(inode, changes: changes, file: file, now: Timestamp.now(), caller: caller)
+        return live(updated)
+    }
+
+    /// The metadata part of setattr, under the open file's lock so a concurrent commit cannot
+    /// write back the times this change replaces.
+    private func updateAttributes(
+        _ inode: InodeID, changes: AttributeChanges, file: OpenFile?, now: Timestamp, caller: Caller
+    ) throws(FSError) -> InodeAttributes {
+        file?.lock.lock()
+        defer { file?.lock.unlock() }
+        let openMtime = file?.mtime
+        let cause = changes.mode != nil ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
+        let updated = try store.write { db -> InodeAttributes in
+            let current = try NamespaceQueries.requireInode(db, inode)
+            let mtime = Self.resolve(changes.mtime, openMtime ?? current.mtime, now: now)
+            let update = NamespaceQueries.AttributeUpdate(
+                mode: changes.mode.map { (current.mode & S_IFMT) | ($0 & 0o7777) } ?? current.mode,
+                uid: changes.uid ?? current.uid, gid: changes.gid ?? current.gid,
+                atime: Self.resolve(changes.atime, current.atime, now: now), mtime: mtime, ctime: now)
+            try NamespaceQueries.updateAttributes(db, inode, update)
+            let seq = try NamespaceQueries.recordEvent(db, kind: "attr", inode: inode, actor: caller.actor, time: now)
+            try ContentQueries.recordAttributeVersion(db, inode: inode, seq: seq, actor: caller.actor, cause: cause)
+            return try NamespaceQueries.requireInode(db, inode)
+        }
+        if let file {
+            file.mtime = updated.mtime
+            file.ctime = updated.ctime
+            // The attribute version is now current; the write session continues in a new one.
+            file.sessionVersion = nil
+        }
+        return updated
+    }
+
+    private static func resolve(_ change: TimeChange?, _ current: Timestamp, now: Timestamp) -> Timestamp {
+        switch change {
+        case .none: current
+        case .now: now
+        case .value(let t): t
+        }
+    }
+
+    // MARK: extended attributes
+
+    private static let namespaces: [[UInt8]] = ["user.", "trusted.", "security."].map { Array($0.utf8) }
+    /// Limit of names and values together on one inode (Cairn's own; ext4's is one block).
+    static let maxXattrTotal = 1 << 20
+
+    private static func validateXattr(name: [UInt8]) throws(FSError) {
+        guard name.count <= Limits.maxXattrName else { throw FSError.bufferTooSmall }
+        guard let prefix = namespaces.first(where: { name.starts(with: $0) }) else { throw FSError.notSupported }
+        guard name.count > prefix.count else { throw FSError.invalidArgument("empty attribute name") }
+    }
+
+    public func getxattr(_ inode: InodeID, name: [UInt8]) throws(FSError) -> [UInt8] {
+        if name == Self.capabilityName, !capabilityHolders.withLock({ $0.contains(inode) }) {
+            throw FSError.noAttribute
+        }
+        try Self.validateXattr(name: name)
+        guard let value = try store.read({ db in try XattrQueries.value(db, inode: inode, name: name) }) else {
+            throw FSError.noAttribute
+        }
+        return [UInt8](value)
+    }
+
+    public func listxattr(_ inode: InodeID) throws(FSError) -> [[UInt8]] {
+        try store.read { db in try XattrQueries.names(db, inode: inode) }
+    }
+
+    public struct XattrFlags: OptionSet, Sendable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        public static let create = XattrFlags(rawValue: 1)
+        public static let replace = XattrFlags(rawValue: 2)
+    }
+
+    public func setxattr(_ inode: InodeID, name: [UInt8], value: [UInt8], flags: XattrFlags, caller: Caller) throws(FSError) {
+        try Self.validateXattr(name: name)
+        guard value.count <= Limits.maxXattrValue else { throw FSError.attributeTooLarge }
+        try store.write { db in
+            let attrs = try NamespaceQueries.requireInode(db, inode)
+            // As ext4: user attributes only on regular files and directories.
+            if name.starts(with: Array("user.".utf8)), !attrs.isRegular, !attrs.isDirectory {
+                throw FSError.notPermitted
+            }
+            let existing = try XattrQueries.value(db, inode: inode, name: name)
+            if flags.contains(.create), existing != nil { throw FSError.exists }
+            if flags.contains(.replace), existing == nil { throw FSError.noAttribute }
+            let total = try XattrQueries.totalSize(db, inode: inode, excluding: name)
+            guard total + name.count + value.count <= Self.maxXattrTotal else { throw FSError.noSpace }
+            try XattrQueries.set(db, inode: inode, name: name, value: Data(value))
+            try Self.recordXattrChange(db, inode: inode, caller: caller)
+        }
+        if name == Self.capabilityName { _ = capabilityHolders.withLock { $0.insert(inode) } }
+    }
+
+    public func removexattr(_ inode: InodeID, name: [UInt8], caller: Caller) throws(FSError) {
+        try Self.validateXattr(name: name)
+        try store.write { db in
+            guard try XattrQueries.remove(db, inode: inode, name: name) else { throw FSError.noAttribute }
+            try Self.recordXattrChange(db, inode: inode, caller: caller)
+        }
+        if name == Self.capabilityName { _ = capabilityHolders.withLock { $0.remove(inode) } }
+    }
+
+    private static func recordXattrChange(_ db: Database, inode: InodeID, caller: Caller) throws {
+        let now = Timestamp.now()
+        try NamespaceQueries.adjustLinks(db, inode, by: 0, ctime: now)
+        let seq = try NamespaceQueries.recordEvent(db, kind: "xattr", inode: inode, actor: caller.actor, time: now)
+        try ContentQueries.recordAttributeVersion(db, inode: inode, seq: seq, actor: caller.actor, cause: "xattr")
+    }
+
+    // MARK: statfs
+
+    public func statfs() throws(FSError) -> FilesystemStats {
+        var vfs = statvfs()
+        guard statvfs(store.path, &vfs) == 0 else { throw FSError.fromErrno(errno, "statvfs") }
+        let counts = try store.read { db in try NamespaceQueries.counts(db) }
+        let reserve = UInt64(Store.reserveBytes) / UInt64(max(vfs.f_frsize, 1))
+        let freeInodes = UInt64(vfs.f_ffree) + UInt64(vfs.f_favail) > 0 ? UInt64(vfs.f_ffree) : 1 << 20
+        return FilesystemStats(
+            blockSize: UInt64(vfs.f_frsize), totalBlocks: UInt64(vfs.f_blocks),
+            freeBlocks: UInt64(vfs.f_bfree) > reserve ? UInt64(vfs.f_bfree) - reserve : 0,
+            availableBlocks: UInt64(vfs.f_bavail) > reserve ? UInt64(vfs.f_bavail) - reserve : 0,
+            totalInodes: UInt64(counts.liveInodes) + freeInodes, freeInodes: freeInodes,
+            maxNameLength: UInt64(Limits.maxNameLength))
+    }
+}

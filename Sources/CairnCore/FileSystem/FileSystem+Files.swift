@@ -1,0 +1,278 @@
+import Foundation
+internal import GRDB
+import Glibc
+import Synchronization
+
+extension FileSystem {
+    /// Opens an inode. `flags` are open(2)'s; O_TRUNC truncates a regular file here.
+    public func open(_ inode: InodeID, flags: Int32, caller: Caller) throws(FSError) -> UInt64 {
+        let attrs = try store.read { db in try NamespaceQueries.requireInode(db, inode) }
+        if attrs.isDirectory && flags & O_ACCMODE != O_RDONLY { throw FSError.isDirectory }
+        let handle = try addHandle(inode: inode, flags: flags, caller: caller, regular: attrs.isRegular)
+        if attrs.isRegular, flags & O_TRUNC != 0, flags & O_ACCMODE != O_RDONLY {
+            do {
+                try truncate(handle: handle, to: 0)
+            } catch {
+                _ = removeHandle(handle)
+                throw error
+            }
+        }
+        return handle
+    }
+
+    /// Creates a regular file and opens it (open with O_CREAT). An existing name fails with
+    /// `exists` under O_EXCL and is opened otherwise.
+    public func create(
+        parent: InodeID, name: [UInt8], mode: UInt32, flags: Int32, caller: Caller
+    ) throws(FSError) -> (InodeAttributes, UInt64) {
+        let attrs: InodeAttributes
+        do {
+            attrs = try makeNode(parent: parent, name: name, mode: S_IFREG | (mode & 0o7777), caller: caller)
+        } catch .exists where flags & O_EXCL == 0 {
+            let existing = try lookup(parent: parent, name: name)
+            if existing.isDirectory { throw FSError.isDirectory }
+            let handle = try open(existing.id, flags: flags, caller: caller)
+            return (try getattr(existing.id), handle)
+        }
+        let handle = try addHandle(inode: attrs.id, flags: flags, caller: caller, regular: true)
+        return (attrs, handle)
+    }
+
+    public func read(handle id: UInt64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) -> Int {
+        guard offset >= 0 else { throw FSError.invalidArgument("negative offset") }
+        guard let file = try handle(id).file else { throw FSError.isDirectory }
+        file.lock.lock()
+        defer { file.lock.unlock() }
+        return try file.read(at: offset, into: buffer)
+    }
+
+    /// Writes at `offset` (at the end of file for O_APPEND handles). Returns the count written.
+    public func write(handle id: UInt64, offset: Int64, data: UnsafeRawBufferPointer) throws(FSError) -> Int {
+        let handle = try handle(id)
+        guard let file = handle.file else { throw FSError.isDirectory }
+        guard handle.writable else { throw FSError.badHandle }
+        file.lock.lock()
+        defer { file.lock.unlock() }
+        try file.write(data, at: handle.append ? file.size : offset, time: Timestamp.now())
+        return data.count
+    }
+
+    /// close(2) of a descriptor: commits the file's uncommitted changes as a version.
+    public func flush(handle id: UInt64) throws(FSError) {
+        let handle = try handle(id)
+        guard let file = handle.file else { return }
+        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true)
+    }
+
+    /// The last descriptor of an open is gone. Commits what a shared mmap dirtied after the last
+    /// flush, and drops the file's in-memory state when no handle is left.
+    public func release(handle id: UInt64) throws(FSError) {
+        guard let (handle, lastFile) = removeHandle(id) else { throw FSError.badHandle }
+        if let file = lastFile ?? handle.file {
+            try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: lastFile != nil)
+        }
+    }
+
+    /// Makes the file's current content durable. Versions are not multiplied: every fsync of one
+    /// write session updates the same unsealed version until close seals it, or until the session
+    /// has lasted `checkpointInterval`, when that version is sealed and a new one begins.
+    public func fsync(handle id: UInt64) throws(FSError) {
+        let handle = try handle(id)
+        guard let file = handle.file else {
+            try store.write(durable: true) { _ in }
+            return
+        }
+        try commit(file, cause: "fsync", actor: handle.caller.actor, durable: true, seal: false, force: true)
+    }
+
+    /// A checkpoint of a file open for long: its unsealed version is sealed after this long.
+    static let checkpointInterval: Int64 = 60 * 1_000_000_000
+
+    /// Commits the file's changes as a version (see the type's contract).
+    func commit(
+        _ file: OpenFile, cause: String, actor: String, durable: Bool, seal: Bool, force: Bool = false
+    ) throws(FSError) {
+        file.lock.lock()
+        defer { file.lock.unlock() }
+        guard file.modified || (force && durable) else {
+            if seal { file.sessionVersion = nil }
+            return
+        }
+        if durable { store.syncPendingBlobs() }
+        let stored = try file.storeStaged(durable: durable)
+        if !durable && stored.contains(where: { !$0.ref.inline }) { store.noteUnsyncedBlobs() }
+        guard file.modified else {
+            // Nothing new, but fsync must still make the last commit durable.
+            try store.write(durable: true) { _ in }
+            return
+        }
+        let now = Timestamp.now()
+        if let started = file.sessionVersion.map({ _ in file.sessionStarted }),
+            now.nanoseconds - started.nanoseconds > Self.checkpointInterval
+        {
+            file.sessionVersion = nil
+        }
+        let manifest = file.manifest
+        let size = file.size
+        let mtime = file.mtime
+        let ctime = file.ctime
+        let inode = file.inode
+        let session = file.sessionVersion
+        let versionID = try store.write(durable: durable) { db -> Int64 in
+            for chunk in stored {
+                try ContentQueries.recordBlob(db, chunk.ref.digest, size: chunk.ref.length, inlineData: chunk.inlineData, time: now)
+            }
+            let attrs = try NamespaceQueries.requireInode(db, inode)
+            let manifestID = try ContentQueries.insertManifest(db, manifest)
+            let seq = try NamespaceQueries.recordEvent(db, kind: "write", inode: inode, actor: actor, time: now)
+            let version = ContentQueries.NewVersion(
+                inode: inode, seq: seq, size: size, storedBytes: manifest.storedBytes, mode: attrs.mode, uid: attrs.uid,
+                gid: attrs.gid, mtime: mtime, ctime: ctime, manifest: manifestID,
+                xattrs: try ContentQueries.snapshotXattrs(db, inode: inode), actor: actor, cause: cause, sealed: seal)
+            let id: Int64
+            if let session {
+                try ContentQueries.replaceVersion(db, id: session, version)
+                id = session
+            } else {
+                id = try ContentQueries.insertVersion(db, version)
+            }
+            try ContentQueries.setCurrentContent(
+                db, inode: inode, version: id, size: size, storedBytes: manifest.storedBytes, mtime: mtime, ctime: ctime)
+            return id
+        }
+        file.modified = false
+        if seal {
+            file.sessionVersion = nil
+        } else if file.sessionVersion == nil {
+            file.sessionVersion = versionID
+            file.sessionStarted = now
+        }
+    }
+
+    /// Commits an inode's open changes, if it is open (before rename and link).
+    func commitIfModified(_ inode: InodeID, cause: String, actor: String) throws(FSError) {
+        guard let file = openFile(inode) else { return }
+        try commit(file, cause: cause, actor: actor, durable: false, seal: true)
+    }
+
+    /// Truncates through a handle, or (handle nil) by inode, committing a version when no
+    /// handle has the file open.
+    func truncate(handle: UInt64?, inode: InodeID? = nil, to size: Int64, caller: Caller? = nil) throws(FSError) {
+        if let handle, let file = try self.handle(handle).file {
+            file.lock.lock()
+            defer { file.lock.unlock() }
+            try file.truncate(to: size, time: Timestamp.now())
+            return
+        }
+        guard let inode else { throw FSError.badHandle }
+        if let file = openFile(inode) {
+            file.lock.lock()
+            defer { file.lock.unlock() }
+            try file.truncate(to: size, time: Timestamp.now())
+            return
+        }
+        // Not open: a short-lived handle carries the change into a version.
+        let caller = caller ?? Caller.system
+        let temp = try addHandle(inode: inode, flags: O_WRONLY, caller: caller, regular: true)
+        defer { try? release(handle: temp) }
+        try truncate(handle: temp, to: size)
+        try flush(handle: temp)
+    }
+
+    public func fallocate(handle id: UInt64, mode: FallocateFlags, offset: Int64, length: Int64) throws(FSError) {
+        guard let file = try handle(id).file else { throw FSError.notSupported }
+        guard offset >= 0, length > 0 else { throw FSError.invalidArgument("bad fallocate range") }
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        guard !overflow, end <= Limits.maxFileSize else { throw FSError.fileTooLarge }
+        let keepSize = mode.contains(.keepSize)
+        let punch = mode.contains(.punchHole)
+        let zeroRange = mode.contains(.zeroRange)
+        guard mode.subtracting([.keepSize, .punchHole, .zeroRange]).isEmpty else { throw FSError.notSupported }
+        if punch && !keepSize { throw FSError.notSupported }  // as Linux: PUNCH_HOLE needs KEEP_SIZE
+        if punch && zeroRange { throw FSError.invalidArgument("PUNCH_HOLE with ZERO_RANGE") }
+        file.lock.lock()
+        defer { file.lock.unlock() }
+        let now = Timestamp.now()
+        if punch || zeroRange { try file.zero(offset: offset, length: length, time: now) }
+        if !keepSize && end > file.size { try file.truncate(to: end, time: now) }
+    }
+
+    /// fallocate(2) modes, with Linux's values.
+    public struct FallocateFlags: OptionSet, Sendable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        public static let keepSize = FallocateFlags(rawValue: 0x01)
+        public static let punchHole = FallocateFlags(rawValue: 0x02)
+        public static let zeroRange = FallocateFlags(rawValue: 0x10)
+    }
+
+    public enum SeekTarget: Sendable { case data, hole }
+
+    public func seek(handle id: UInt64, offset: Int64, to target: SeekTarget) throws(FSError) -> Int64 {
+        guard let file = try handle(id).file else { throw FSError.invalidArgument("not a regular file") }
+        file.lock.lock()
+        defer { file.lock.unlock() }
+        return try file.seek(from: offset, data: target == .data)
+    }
+
+    /// copy_file_range: whole chunks are cloned by reference (no bytes copied); the rest is copied.
+    public func copyRange(
+        from sourceHandle: UInt64, offset sourceOffset: Int64, to destinationHandle: UInt64, offset: Int64, length: Int
+    ) throws(FSError) -> Int {
+        let source = try handle(sourceHandle)
+        let destination = try handle(destinationHandle)
+        guard let from = source.file, let to = destination.file else { throw FSError.isDirectory }
+        guard destination.writable else { throw FSError.badHandle }
+        guard sourceOffset >= 0, offset >= 0 else { throw FSError.invalidArgument("negative offset") }
+        if from !== to {
+            let cloned: Bool
+            do {
+                // Lock order: by inode id, so two opposite copies cannot deadlock.
+                let (first, second) = from.inode < to.inode ? (from, to) : (to, from)
+                first.lock.lock()
+                second.lock.lock()
+                defer {
+                    second.lock.unlock()
+                    first.lock.unlock()
+                }
+                cloned = try to.cloneChunks(
+                    from: from, sourceOffset: sourceOffset, offset: offset, length: Int64(length), time: Timestamp.now())
+                if cloned { return Int(max(0, min(Int64(length), from.size - sourceOffset))) }
+            }
+        }
+        let count = min(length, 1 << 20)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        defer { buffer.deallocate() }
+        let got = try read(handle: sourceHandle, offset: sourceOffset, into: buffer)
+        guard got > 0 else { return 0 }
+        to.lock.lock()
+        defer { to.lock.unlock() }
+        try to.write(UnsafeRawBufferPointer(rebasing: buffer[0..<got]), at: offset, time: Timestamp.now())
+        return got
+    }
+}
+
+extension Store {
+    /// A commit that was not durable wrote blob files; the next fsync must make them durable too,
+    /// since its version may name them. One syncfs of the store's filesystem does it.
+    func noteUnsyncedBlobs() { unsyncedBlobs.store(true, ordering: .relaxed) }
+
+    func syncPendingBlobs() {
+        guard unsyncedBlobs.exchange(false, ordering: .relaxed) else { return }
+        let fd = Glibc.open(path + "/blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = systemSyncfs(fd)
+        Glibc.close(fd)
+    }
+}
+
+/// syncfs(2) is a GNU extension the Glibc module does not export.
+@_silgen_name("syncfs")
+private func systemSyncfs(_ fd: Int32) -> Int32
+
+extension FileSystem {
+    /// fsyncdir: every committed namespace change becomes durable.
+    public func syncMetadata() throws(FSError) {
+        try store.write(durable: true) { _ in }
+    }
+}

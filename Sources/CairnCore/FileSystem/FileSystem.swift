@@ -1,0 +1,136 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// The filesystem over one store: every operation a mount (or any other front end) can perform,
+/// as plain synchronous, thread-safe methods that take and return values and throw `FSError`.
+///
+/// Contract:
+/// - Each mutating operation is one write transaction through the store's single writer (group
+///   commit); it returns after that transaction commits, so a later read on any thread sees it.
+/// - Regular-file content is read and written through handles (`open`/`create`). A version is
+///   committed by `flush` when the handle's file has uncommitted changes, by `release` if more
+///   arrived after the last flush (shared mmap), before `rename`/`link` of the inode, and by
+///   `fsync` (durably, into one unsealed version per write session).
+/// - Permission bits are enforced by the kernel (`default_permissions`); the core applies the
+///   ownership rules of file creation (caller's ids, setgid directories).
+public final class FileSystem: Sendable {
+    public let store: Store
+    let content: ContentStore
+    private let table = Mutex(Table())
+    /// Inodes that carry `security.capability`: the kernel asks for it before every write.
+    let capabilityHolders: Mutex<Set<InodeID>>
+
+    struct Handle {
+        var inode: InodeID
+        var flags: Int32
+        var caller: Caller
+        var file: OpenFile?
+        var writable: Bool { flags & O_ACCMODE != O_RDONLY }
+        var append: Bool { flags & O_APPEND != 0 }
+    }
+
+    struct Table {
+        var files: [InodeID: OpenFile] = [:]
+        var handles: [UInt64: Handle] = [:]
+        var nextHandle: UInt64 = 1
+    }
+
+    public init(store: Store) throws(FSError) {
+        self.store = store
+        self.content = ContentStore(store: store)
+        let holders = try store.read { db in try XattrQueries.inodesWith(db, name: Self.capabilityName) }
+        capabilityHolders = Mutex(Set(holders))
+        try store.staging.removeLeftovers()
+        store.ensureReserve()
+    }
+
+    /// A filesystem for reading a store another process owns (history, cat): no staging cleanup.
+    public init(readOnly store: Store) throws(FSError) {
+        self.store = store
+        self.content = ContentStore(store: store)
+        capabilityHolders = Mutex([])
+    }
+
+    static let capabilityName = Array("security.capability".utf8)
+
+    // MARK: handles
+
+    func handle(_ id: UInt64) throws(FSError) -> Handle {
+        guard let handle = table.withLock({ $0.handles[id] }) else { throw FSError.badHandle }
+        return handle
+    }
+
+    /// Registers a handle, loading the file's content state for regular files.
+    func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool) throws(FSError) -> UInt64 {
+        var file: OpenFile?
+        if regular {
+            file = table.withLock { t in
+                let f = t.files[inode]
+                f?.handleCount += 1
+                return f
+            }
+            if file == nil {
+                let loaded = try loadOpenFile(inode)
+                file = table.withLock { t in
+                    let f = t.files[inode] ?? loaded
+                    t.files[inode] = f
+                    f.handleCount += 1
+                    return f
+                }
+            }
+        }
+        return table.withLock { t in
+            let id = t.nextHandle
+            t.nextHandle += 1
+            t.handles[id] = Handle(inode: inode, flags: flags, caller: caller, file: file)
+            return id
+        }
+    }
+
+    /// Forgets a handle; returns the file if this was its last handle (so it can be committed).
+    func removeHandle(_ id: UInt64) -> (handle: Handle, lastFile: OpenFile?)? {
+        table.withLock { t in
+            guard let handle = t.handles.removeValue(forKey: id) else { return nil }
+            guard let file = handle.file else { return (handle, nil) }
+            file.handleCount -= 1
+            if file.handleCount == 0 {
+                t.files.removeValue(forKey: handle.inode)
+                return (handle, file)
+            }
+            return (handle, nil)
+        }
+    }
+
+    func openFile(_ inode: InodeID) -> OpenFile? { table.withLock { $0.files[inode] } }
+
+    private func loadOpenFile(_ inode: InodeID) throws(FSError) -> OpenFile {
+        let (attrs, manifest, version) = try store.read { db in
+            let attrs = try NamespaceQueries.requireInode(db, inode)
+            let current = try ContentQueries.currentManifest(db, inode: inode)
+            return (attrs, current.manifest, current.version)
+        }
+        _ = version
+        return OpenFile(
+            inode: inode, manifest: manifest, size: attrs.size, mtime: attrs.mtime, ctime: attrs.ctime,
+            content: content, staging: store.staging)
+    }
+
+    /// The number of open handles (for status and resource tests).
+    public var openHandleCount: Int { table.withLock { $0.handles.count } }
+
+    /// Commits every open file with uncommitted changes (before unmount or shutdown).
+    public func commitAll() {
+        let files = table.withLock { Array($0.files.values) }
+        for file in files { try? commit(file, cause: "shutdown", actor: "system", durable: true, seal: true) }
+    }
+
+    // MARK: helpers shared by the operations
+
+    static func validate(name: [UInt8]) throws(FSError) {
+        guard !name.isEmpty, !name.contains(0), !name.contains(UInt8(ascii: "/")) else {
+            throw FSError.invalidArgument("a name may not be empty or contain '/' or NUL")
+        }
+        guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
+    }
+}

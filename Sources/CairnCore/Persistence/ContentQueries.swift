@@ -1,0 +1,175 @@
+import Foundation
+internal import GRDB
+
+/// The SQL of file contents: blobs, manifests and versions.
+enum ContentQueries {
+    /// Records a chunk; `inlineData` for chunks kept in the database. Idempotent.
+    static func recordBlob(_ db: Database, _ digest: BlobDigest, size: Int, inlineData: Data?, time: Timestamp) throws {
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO blobs(digest, size, data, stored_ns) VALUES (?, ?, ?, ?)",
+            arguments: [Data(digest.bytes), size, inlineData, time.nanoseconds])
+    }
+
+    static func inlineBlob(_ db: Database, _ digest: BlobDigest) throws -> Data? {
+        try Data.fetchOne(db, sql: "SELECT data FROM blobs WHERE digest = ?", arguments: [Data(digest.bytes)])
+    }
+
+    static func insertManifest(_ db: Database, _ manifest: Manifest) throws -> Int64 {
+        try db.execute(sql: "INSERT INTO manifests(data) VALUES (?)", arguments: [Data(manifest.encoded())])
+        return db.lastInsertedRowID
+    }
+
+    static func manifest(_ db: Database, id: Int64) throws -> Manifest {
+        guard let data = try Data.fetchOne(db, sql: "SELECT data FROM manifests WHERE id = ?", arguments: [id]) else {
+            throw FSError.io("manifest \(id) is missing; run `cairn fsck`")
+        }
+        return try Manifest(encoded: [UInt8](data))
+    }
+
+    /// The manifest of an inode's current version (empty for a file never written).
+    static func currentManifest(_ db: Database, inode: InodeID) throws -> (version: Int64?, manifest: Manifest) {
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT v.id, v.manifest FROM inodes i JOIN versions v ON v.id = i.version WHERE i.id = ?",
+                arguments: [inode])
+        else { return (nil, Manifest()) }
+        let manifestID: Int64? = row[1]
+        return (row[0], try manifestID.map { try manifest(db, id: $0) } ?? Manifest())
+    }
+
+    struct NewVersion {
+        var inode: InodeID
+        var seq: Int64
+        var size: Int64
+        var storedBytes: Int64
+        var mode: UInt32
+        var uid: UInt32
+        var gid: UInt32
+        var mtime: Timestamp
+        var ctime: Timestamp
+        var manifest: Int64?
+        var xattrs: Data?
+        var actor: String
+        var cause: String
+        var sealed: Bool
+    }
+
+    static func insertVersion(_ db: Database, _ v: NewVersion) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO versions(inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, manifest, xattrs, actor, cause, sealed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                v.inode, v.seq, v.size, v.mode, v.uid, v.gid, v.mtime.nanoseconds, v.ctime.nanoseconds, v.manifest,
+                v.xattrs, v.actor, v.cause, v.sealed,
+            ])
+        return db.lastInsertedRowID
+    }
+
+    /// An unsealed version of an open write session takes the session's newest content.
+    static func replaceVersion(_ db: Database, id: Int64, _ v: NewVersion) throws {
+        try db.execute(
+            sql: """
+                UPDATE versions SET seq = ?, size = ?, mode = ?, uid = ?, gid = ?, mtime_ns = ?, ctime_ns = ?,
+                    manifest = ?, xattrs = ?, actor = ?, cause = ?, sealed = ? WHERE id = ? AND sealed = 0
+                """,
+            arguments: [
+                v.seq, v.size, v.mode, v.uid, v.gid, v.mtime.nanoseconds, v.ctime.nanoseconds, v.manifest, v.xattrs,
+                v.actor, v.cause, v.sealed, id,
+            ])
+    }
+
+    /// Points the inode at its new current version and content attributes.
+    static func setCurrentContent(
+        _ db: Database, inode: InodeID, version: Int64, size: Int64, storedBytes: Int64, mtime: Timestamp,
+        ctime: Timestamp
+    ) throws {
+        try db.execute(
+            sql: "UPDATE inodes SET version = ?, size = ?, stored_bytes = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+            arguments: [version, size, storedBytes, mtime.nanoseconds, ctime.nanoseconds, inode])
+    }
+
+    static func manifestOfVersion(_ db: Database, _ version: Int64) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT manifest FROM versions WHERE id = ?", arguments: [version])
+    }
+
+    /// Records the xattrs snapshot and returns its digest (nil when there are none).
+    static func snapshotXattrs(_ db: Database, inode: InodeID) throws -> Data? {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT name, value FROM xattrs WHERE inode = ? ORDER BY name", arguments: [inode])
+        guard !rows.isEmpty else { return nil }
+        var encoded = Data()
+        for row in rows {
+            let name: Data = row[0]
+            let value: Data = row[1]
+            for part in [name, value] {
+                withUnsafeBytes(of: UInt32(part.count).littleEndian) { encoded.append(contentsOf: $0) }
+                encoded.append(part)
+            }
+        }
+        let digest = encoded.withUnsafeBytes { Data(BlobDigest.of($0).bytes) }
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO xattr_sets(digest, data) VALUES (?, ?)", arguments: [digest, encoded])
+        return digest
+    }
+}
+
+/// The SQL of extended attributes.
+enum XattrQueries {
+    static func value(_ db: Database, inode: InodeID, name: [UInt8]) throws -> Data? {
+        try Data.fetchOne(
+            db, sql: "SELECT value FROM xattrs WHERE inode = ? AND name = ?", arguments: [inode, Data(name)])
+    }
+
+    static func names(_ db: Database, inode: InodeID) throws -> [[UInt8]] {
+        try Data.fetchAll(db, sql: "SELECT name FROM xattrs WHERE inode = ? ORDER BY name", arguments: [inode])
+            .map { [UInt8]($0) }
+    }
+
+    static func set(_ db: Database, inode: InodeID, name: [UInt8], value: Data) throws {
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO xattrs(inode, name, value) VALUES (?, ?, ?)",
+            arguments: [inode, Data(name), value])
+    }
+
+    static func remove(_ db: Database, inode: InodeID, name: [UInt8]) throws -> Bool {
+        try db.execute(sql: "DELETE FROM xattrs WHERE inode = ? AND name = ?", arguments: [inode, Data(name)])
+        return db.changesCount > 0
+    }
+
+    /// Bytes of names and values on an inode, leaving out `name` (about to be replaced).
+    static func totalSize(_ db: Database, inode: InodeID, excluding name: [UInt8]) throws -> Int {
+        try Int.fetchOne(
+            db, sql: "SELECT coalesce(sum(length(name) + length(value)), 0) FROM xattrs WHERE inode = ? AND name != ?",
+            arguments: [inode, Data(name)]) ?? 0
+    }
+
+    static func inodesWith(_ db: Database, name: [UInt8]) throws -> [InodeID] {
+        try InodeID.fetchAll(db, sql: "SELECT inode FROM xattrs WHERE name = ?", arguments: [Data(name)])
+    }
+}
+
+extension ContentQueries {
+    /// Records a version that carries the inode's current attributes and shares the content of
+    /// its current version (chmod, chown, utimes, xattr changes, creation). Returns its id.
+    @discardableResult
+    static func recordAttributeVersion(_ db: Database, inode: InodeID, seq: Int64, actor: String, cause: String) throws -> Int64 {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT mode, uid, gid, size, mtime_ns, ctime_ns, version FROM inodes WHERE id = ?",
+                arguments: [inode])
+        else { throw FSError.notFound }
+        let current: Int64? = row[6]
+        let manifest = try current.flatMap { try manifestOfVersion(db, $0) }
+        let id = try insertVersion(
+            db,
+            NewVersion(
+                inode: inode, seq: seq, size: row[3], storedBytes: 0, mode: row[0], uid: row[1], gid: row[2],
+                mtime: Timestamp(nanoseconds: row[4]), ctime: Timestamp(nanoseconds: row[5]), manifest: manifest,
+                xattrs: try snapshotXattrs(db, inode: inode), actor: actor, cause: cause, sealed: true))
+        try db.execute(sql: "UPDATE inodes SET version = ? WHERE id = ?", arguments: [id, inode])
+        return id
+    }
+}

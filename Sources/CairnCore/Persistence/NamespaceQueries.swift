@@ -1,0 +1,162 @@
+import Foundation
+internal import GRDB
+import Glibc
+
+/// The SQL of the namespace: inodes, dentries and events. Every function runs inside a
+/// transaction its caller owns.
+enum NamespaceQueries {
+    static let inodeColumns =
+        "i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.stored_bytes, i.atime_ns, i.mtime_ns, i.ctime_ns, i.rdev, i.generation"
+
+    static func attributes(_ row: Row, offset: Int = 0) -> InodeAttributes {
+        let stored: Int64 = row[offset + 6]
+        return InodeAttributes(
+            id: row[offset], mode: row[offset + 1], nlink: row[offset + 4], uid: row[offset + 2], gid: row[offset + 3],
+            rdev: row[offset + 10], size: row[offset + 5],
+            atime: Timestamp(nanoseconds: row[offset + 7]), mtime: Timestamp(nanoseconds: row[offset + 8]),
+            ctime: Timestamp(nanoseconds: row[offset + 9]), generation: row[offset + 11],
+            blocks: (stored + 511) / 512)
+    }
+
+    static func inode(_ db: Database, _ id: InodeID) throws -> InodeAttributes? {
+        try Row.fetchOne(db, sql: "SELECT \(inodeColumns) FROM inodes i WHERE i.id = ?", arguments: [id])
+            .map { attributes($0) }
+    }
+
+    static func requireInode(_ db: Database, _ id: InodeID) throws -> InodeAttributes {
+        guard let attrs = try inode(db, id) else { throw FSError.notFound }
+        return attrs
+    }
+
+    static func workspace(ofInode id: InodeID, _ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT workspace FROM inodes WHERE id = ?", arguments: [id])
+    }
+
+    /// The live entry `name` in `parent`, with its dentry id.
+    static func lookup(_ db: Database, parent: InodeID, name: [UInt8]) throws -> (dentry: Int64, attributes: InodeAttributes)? {
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT d.id, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
+                    WHERE d.parent = ? AND d.name = ? AND d.deleted_seq IS NULL
+                    """, arguments: [parent, Data(name)])
+        else { return nil }
+        return (row[0], attributes(row, offset: 1))
+    }
+
+    static func listing(_ db: Database, parent: InodeID, afterCookie: Int64, limit: Int) throws -> [DirectoryEntry] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT d.id, d.name, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
+                WHERE d.parent = ? AND d.deleted_seq IS NULL AND d.id > ? ORDER BY d.id LIMIT ?
+                """, arguments: [parent, afterCookie, limit]
+        ).map { row in
+            DirectoryEntry(cookie: row[0], name: [UInt8](row[1] as Data), attributes: attributes(row, offset: 2))
+        }
+    }
+
+    static func hasLiveChildren(_ db: Database, _ parent: InodeID) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT 1 FROM dentries WHERE parent = ? AND deleted_seq IS NULL LIMIT 1", arguments: [parent]
+        ) ?? false
+    }
+
+    /// The live parent of a directory (directories have exactly one live name).
+    static func parent(ofDirectory id: InodeID, _ db: Database) throws -> InodeID? {
+        try InodeID.fetchOne(
+            db, sql: "SELECT parent FROM dentries WHERE inode = ? AND deleted_seq IS NULL LIMIT 1", arguments: [id])
+    }
+
+    struct NewInode {
+        var mode: UInt32
+        var uid: UInt32
+        var gid: UInt32
+        var nlink: UInt64
+        var rdev: UInt64 = 0
+        var target: [UInt8]? = nil
+        var size: Int64 = 0
+        var time: Timestamp
+        var workspace: Int64?
+    }
+
+    static func insertInode(_ db: Database, _ n: NewInode) throws -> InodeID {
+        try db.execute(
+            sql: """
+                INSERT INTO inodes(mode, uid, gid, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, rdev, target, workspace)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                n.mode, n.uid, n.gid, n.nlink, n.size, n.time.nanoseconds, n.time.nanoseconds, n.time.nanoseconds,
+                n.time.nanoseconds, n.rdev, n.target.map { Data($0) }, n.workspace,
+            ])
+        return db.lastInsertedRowID
+    }
+
+    static func insertDentry(_ db: Database, parent: InodeID, name: [UInt8], inode: InodeID, seq: Int64) throws {
+        try db.execute(
+            sql: "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)",
+            arguments: [parent, Data(name), inode, seq])
+    }
+
+    static func closeDentry(_ db: Database, id: Int64, seq: Int64) throws {
+        try db.execute(sql: "UPDATE dentries SET deleted_seq = ? WHERE id = ?", arguments: [seq, id])
+    }
+
+    static func adjustLinks(_ db: Database, _ id: InodeID, by delta: Int, ctime: Timestamp) throws {
+        try db.execute(
+            sql: "UPDATE inodes SET nlink = nlink + ?, ctime_ns = ? WHERE id = ?",
+            arguments: [delta, ctime.nanoseconds, id])
+    }
+
+    /// A directory's entries changed: mtime and ctime move, and its link count by `linkDelta`
+    /// (a subdirectory's `..` counts as a link to the parent).
+    static func touchDirectory(_ db: Database, _ id: InodeID, at time: Timestamp, linkDelta: Int = 0) throws {
+        try db.execute(
+            sql: "UPDATE inodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?",
+            arguments: [time.nanoseconds, time.nanoseconds, linkDelta, id])
+    }
+
+    static func target(_ db: Database, _ id: InodeID) throws -> [UInt8]? {
+        try Data.fetchOne(db, sql: "SELECT target FROM inodes WHERE id = ?", arguments: [id]).map { [UInt8]($0) }
+    }
+
+    struct AttributeUpdate {
+        var mode: UInt32
+        var uid: UInt32
+        var gid: UInt32
+        var atime: Timestamp
+        var mtime: Timestamp
+        var ctime: Timestamp
+    }
+
+    static func updateAttributes(_ db: Database, _ id: InodeID, _ u: AttributeUpdate) throws {
+        try db.execute(
+            sql: "UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+            arguments: [u.mode, u.uid, u.gid, u.atime.nanoseconds, u.mtime.nanoseconds, u.ctime.nanoseconds, id])
+    }
+
+    /// Records one committed change and returns its seq, the store's clock.
+    static func recordEvent(
+        _ db: Database, kind: String, inode: InodeID?, parent: InodeID? = nil, name: [UInt8]? = nil,
+        oldParent: InodeID? = nil, oldName: [UInt8]? = nil, version: Int64? = nil, actor: String, time: Timestamp
+    ) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO events(time_ns, kind, inode, parent, name, old_parent, old_name, version, actor)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                time.nanoseconds, kind, inode, parent, name.map { Data($0) }, oldParent, oldName.map { Data($0) },
+                version, actor,
+            ])
+        return db.lastInsertedRowID
+    }
+
+    static func counts(_ db: Database) throws -> (inodes: Int64, liveInodes: Int64) {
+        let row = try Row.fetchOne(
+            db, sql: "SELECT (SELECT count(*) FROM inodes), (SELECT count(*) FROM inodes WHERE nlink > 0)")!
+        return (row[0], row[1])
+    }
+}

@@ -1,0 +1,123 @@
+internal import GRDB
+
+/// The store's schema. Migrations are append-only: a shipped migration is never edited; a change
+/// is a new migration. Each migration is plain DDL and never refers to Swift record types.
+///
+/// Consistency rules (checked by `Store.check`, used by fsck and the tests):
+///  1. Every live dentry names an existing inode, and its parent is a directory inode.
+///  2. At most one live dentry per (parent, name) (enforced by `dentries_live`).
+///  3. A regular file's inode row names a version of that inode, whose manifest exists.
+///  4. Every chunk a manifest names has a `blobs` row; inline chunks carry their bytes there,
+///     the others exist in the blob store.
+///  5. Inode ids and event seqs are never reused (AUTOINCREMENT).
+enum Schema {
+    static func migrator() -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-namespace-versions-blobs") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+
+                    -- Every inode that ever existed. Rows are never deleted while history refers
+                    -- to them; `nlink` 0 means no live name.
+                    CREATE TABLE inodes (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        mode INTEGER NOT NULL,
+                        uid INTEGER NOT NULL,
+                        gid INTEGER NOT NULL,
+                        nlink INTEGER NOT NULL,
+                        size INTEGER NOT NULL DEFAULT 0,
+                        stored_bytes INTEGER NOT NULL DEFAULT 0,
+                        atime_ns INTEGER NOT NULL,
+                        mtime_ns INTEGER NOT NULL,
+                        ctime_ns INTEGER NOT NULL,
+                        btime_ns INTEGER NOT NULL,
+                        rdev INTEGER NOT NULL DEFAULT 0,
+                        target BLOB,
+                        version INTEGER,
+                        generation INTEGER NOT NULL DEFAULT 1,
+                        workspace INTEGER
+                    );
+
+                    CREATE TABLE workspaces (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        name TEXT NOT NULL UNIQUE,
+                        root INTEGER NOT NULL REFERENCES inodes(id),
+                        owner_uid INTEGER NOT NULL,
+                        created_ns INTEGER NOT NULL
+                    );
+
+                    -- Names are BLOBs (any byte but '/' and NUL). A rename or unlink closes the
+                    -- row (deleted_seq) instead of deleting it: the namespace keeps its history.
+                    CREATE TABLE dentries (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        parent INTEGER NOT NULL,
+                        name BLOB NOT NULL,
+                        inode INTEGER NOT NULL,
+                        created_seq INTEGER NOT NULL,
+                        deleted_seq INTEGER
+                    );
+                    CREATE UNIQUE INDEX dentries_live ON dentries(parent, name) WHERE deleted_seq IS NULL;
+                    CREATE INDEX dentries_listing ON dentries(parent, id) WHERE deleted_seq IS NULL;
+                    CREATE INDEX dentries_by_inode ON dentries(inode);
+                    CREATE INDEX dentries_history ON dentries(parent, name, created_seq);
+
+                    CREATE TABLE manifests (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
+
+                    -- Immutable once sealed. An unsealed version belongs to an open write session
+                    -- whose fsyncs update it in place; close seals it.
+                    CREATE TABLE versions (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        inode INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        size INTEGER NOT NULL,
+                        mode INTEGER NOT NULL,
+                        uid INTEGER NOT NULL,
+                        gid INTEGER NOT NULL,
+                        mtime_ns INTEGER NOT NULL,
+                        ctime_ns INTEGER NOT NULL,
+                        manifest INTEGER REFERENCES manifests(id),
+                        xattrs BLOB,
+                        actor TEXT NOT NULL,
+                        cause TEXT NOT NULL,
+                        sealed INTEGER NOT NULL DEFAULT 1
+                    );
+                    CREATE INDEX versions_by_inode ON versions(inode, seq);
+
+                    -- One row per stored chunk. `data` holds inline chunks; NULL means the blob
+                    -- store has it. Inserted in the transaction that first references it.
+                    CREATE TABLE blobs (
+                        digest BLOB PRIMARY KEY NOT NULL,
+                        size INTEGER NOT NULL,
+                        data BLOB,
+                        stored_ns INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+
+                    CREATE TABLE xattrs (
+                        inode INTEGER NOT NULL,
+                        name BLOB NOT NULL,
+                        value BLOB NOT NULL,
+                        PRIMARY KEY (inode, name)
+                    ) WITHOUT ROWID;
+
+                    -- Snapshots of an inode's xattrs, named by digest, referenced by versions.
+                    CREATE TABLE xattr_sets (digest BLOB PRIMARY KEY NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;
+
+                    -- The store's clock: one row per committed change; seq only grows.
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time_ns INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        inode INTEGER,
+                        parent INTEGER,
+                        name BLOB,
+                        old_parent INTEGER,
+                        old_name BLOB,
+                        version INTEGER,
+                        actor TEXT NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+internal import GRDB
+import Glibc
+import Synchronization
+
+/// A store on disk: `cairn.db` (SQLite, WAL), `blobs/`, `staging/`. Nothing else holds state.
+///
+/// `Store` owns the database pool, the single writer and the blob store. One process (the daemon)
+/// opens a store for writing; others open it read-only.
+public final class Store: Sendable {
+    public static let formatVersion = 1
+    /// Incompatible features this build understands; a store naming others is refused.
+    static let knownIncompatibleFeatures: Set<String> = ["chunked-manifests"]
+    static let defaultChunkSize = 1 << 20
+    static let defaultInlineThreshold = 64 << 10
+
+    public let path: String
+    public let identifier: String
+    public let chunkSize: Int
+    public let inlineThreshold: Int
+    let pool: DatabasePool
+    let writer: GroupCommitWriter?
+    let blobs: LocalBlobStore
+    let descriptors: DescriptorCache
+    let staging: StagingArea
+    let unsyncedBlobs = Atomic<Bool>(false)
+
+    var databasePath: String { path + "/cairn.db" }
+    var stagingPath: String { path + "/staging" }
+
+    /// The default store location: `$CAIRN_STORE`, else `~/.local/share/cairn`.
+    public static var defaultPath: String {
+        if let env = ProcessInfo.processInfo.environment["CAIRN_STORE"], !env.isEmpty { return env }
+        return NSHomeDirectory() + "/.local/share/cairn"
+    }
+
+    /// Creates a new store with one workspace, `default`, owned by `owner`.
+    @discardableResult
+    public static func create(at path: String, owner: (uid: UInt32, gid: UInt32)) throws(StoreError) -> Store {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path + "/cairn.db") { throw .alreadyExists(path: path) }
+        do {
+            try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try LocalBlobStore.prepare(root: path + "/blobs")
+            try makeDirectory(path + "/staging")
+            let pool = try DatabasePool(path: path + "/cairn.db", configuration: configuration(readOnly: false))
+            try Schema.migrator().migrate(pool)
+            try pool.write { db in
+                let meta: [String: String] = [
+                    "uuid": UUID().uuidString.lowercased(),
+                    "format_version": String(formatVersion),
+                    "features_compatible": "",
+                    "features_incompatible": knownIncompatibleFeatures.sorted().joined(separator: ","),
+                    "hash_algorithm": BlobDigest.algorithm,
+                    "chunk_size": String(defaultChunkSize),
+                    "inline_threshold": String(defaultInlineThreshold),
+                    "created_ns": String(Timestamp.now().nanoseconds),
+                ]
+                for (key, value) in meta {
+                    try db.execute(sql: "INSERT INTO meta(key, value) VALUES (?, ?)", arguments: [key, value])
+                }
+                let now = Timestamp.now().nanoseconds
+                // Inode 1 is the store root: its entries are the workspaces' root directories.
+                try db.execute(
+                    sql: """
+                        INSERT INTO inodes(id, mode, uid, gid, nlink, atime_ns, mtime_ns, ctime_ns, btime_ns)
+                        VALUES (1, ?, 0, 0, 2, ?, ?, ?, ?)
+                        """, arguments: [S_IFDIR | 0o755, now, now, now, now])
+            }
+            try pool.close()
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .io("cannot create a store at \(path): \(error)")
+        }
+        let store = try open(at: path)
+        do {
+            _ = try store.createWorkspace(name: "default", owner: owner, caller: Caller.system)
+        } catch {
+            throw .io("cannot create the default workspace: \(error)")
+        }
+        return store
+    }
+
+    /// Opens an existing store. `readOnly` stores have no writer (the CLI while a daemon runs).
+    public static func open(at path: String, readOnly: Bool = false) throws(StoreError) -> Store {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+            throw .missing(path: path)
+        }
+        guard FileManager.default.fileExists(atPath: path + "/cairn.db") else {
+            if (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty ?? true {
+                throw .missing(path: path)
+            }
+            throw .notAStore(path: path)
+        }
+        let pool: DatabasePool
+        let meta: [String: String]
+        do {
+            pool = try DatabasePool(path: path + "/cairn.db", configuration: configuration(readOnly: readOnly))
+            meta = try pool.read { db in
+                guard try db.tableExists("meta") else { return [:] }
+                return try Dictionary(
+                    Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) },
+                    uniquingKeysWith: { a, _ in a })
+            }
+        } catch {
+            throw .corrupt(path: path, detail: "cannot read cairn.db (\(error))")
+        }
+        guard let version = meta["format_version"].flatMap(Int.init), let uuid = meta["uuid"] else {
+            throw .corrupt(path: path, detail: "cairn.db has no format version")
+        }
+        guard version <= formatVersion else {
+            throw .newerFormat(path: path, found: version, supported: formatVersion)
+        }
+        let incompatible = (meta["features_incompatible"] ?? "").split(separator: ",").map(String.init)
+        let unknown = incompatible.filter { !knownIncompatibleFeatures.contains($0) }
+        guard unknown.isEmpty else { throw .unknownFeatures(path: path, features: unknown) }
+        guard meta["hash_algorithm"] == BlobDigest.algorithm else {
+            throw .unknownFeatures(path: path, features: ["hash " + (meta["hash_algorithm"] ?? "?")])
+        }
+        if !readOnly {
+            do {
+                try Schema.migrator().migrate(pool)
+            } catch {
+                throw .corrupt(path: path, detail: "schema migration failed (\(error))")
+            }
+        }
+        return Store(
+            path: path, identifier: uuid, pool: pool, readOnly: readOnly,
+            chunkSize: meta["chunk_size"].flatMap(Int.init) ?? defaultChunkSize,
+            inlineThreshold: meta["inline_threshold"].flatMap(Int.init) ?? defaultInlineThreshold)
+    }
+
+    private init(path: String, identifier: String, pool: DatabasePool, readOnly: Bool, chunkSize: Int, inlineThreshold: Int) {
+        self.path = path
+        self.identifier = identifier
+        self.pool = pool
+        self.chunkSize = chunkSize
+        self.inlineThreshold = inlineThreshold
+        self.writer = readOnly ? nil : GroupCommitWriter(pool: pool)
+        // Blob reads and staging files share one bounded set of descriptors.
+        self.descriptors = DescriptorCache(capacity: 1024)
+        self.blobs = LocalBlobStore(root: path + "/blobs", descriptors: descriptors)
+        self.staging = StagingArea(
+            directory: path + "/staging", memoryLimit: inlineThreshold, budget: 256 << 20, descriptors: descriptors)
+    }
+
+    /// Stops the writer after the work already queued. The store is unusable afterwards.
+    public func close() {
+        writer?.stop()
+        try? pool.close()
+    }
+
+    private static func configuration(readOnly: Bool) -> Configuration {
+        var config = Configuration()
+        config.readonly = readOnly
+        config.busyMode = .timeout(10)
+        config.maximumReaderCount = 8
+        config.prepareDatabase { db in
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+        }
+        return config
+    }
+
+    func write<T>(durable: Bool = false, _ work: @escaping (Database) throws -> T) throws(FSError) -> T {
+        guard let writer else { throw FSError.readOnly }
+        return try writer.perform(durable: durable, work)
+    }
+
+    func read<T>(_ work: (Database) throws -> T) throws(FSError) -> T {
+        do {
+            return try pool.read(work)
+        } catch {
+            throw FSError(database: error)
+        }
+    }
+}

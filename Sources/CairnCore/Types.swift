@@ -1,0 +1,120 @@
+import Glibc
+
+/// An inode id. Never reused within a store (the table is AUTOINCREMENT).
+public typealias InodeID = Int64
+
+/// A point in time in nanoseconds since the Unix epoch.
+public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
+    public var nanoseconds: Int64
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+    public init(seconds: Int, nanoseconds: Int) {
+        self.nanoseconds = Int64(seconds) * 1_000_000_000 + Int64(nanoseconds)
+    }
+
+    public static func now() -> Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(seconds: ts.tv_sec, nanoseconds: ts.tv_nsec)
+    }
+
+    public var seconds: Int { Int(nanoseconds.floorDiv(1_000_000_000)) }
+    public var subsecondNanoseconds: Int { Int(nanoseconds - Int64(seconds) * 1_000_000_000) }
+    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanoseconds < b.nanoseconds }
+}
+
+extension Int64 {
+    func floorDiv(_ d: Int64) -> Int64 {
+        let q = self / d
+        return (self % d != 0 && (self < 0) != (d < 0)) ? q - 1 : q
+    }
+}
+
+/// A time to set: the caller's clock or a given value.
+public enum TimeChange: Sendable, Equatable {
+    case now
+    case value(Timestamp)
+}
+
+/// The attributes to change in setattr; `nil` leaves a field as it is.
+public struct AttributeChanges: Sendable {
+    public var mode: UInt32?
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public var size: Int64?
+    public var atime: TimeChange?
+    public var mtime: TimeChange?
+
+    public init(
+        mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, size: Int64? = nil, atime: TimeChange? = nil,
+        mtime: TimeChange? = nil
+    ) {
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.size = size
+        self.atime = atime
+        self.mtime = mtime
+    }
+}
+
+/// The attributes of one inode as `stat(2)` shows them.
+public struct InodeAttributes: Sendable, Equatable {
+    public var id: InodeID
+    /// Type and permission bits, as `st_mode`.
+    public var mode: UInt32
+    public var nlink: UInt64
+    public var uid: UInt32
+    public var gid: UInt32
+    public var rdev: UInt64
+    public var size: Int64
+    public var atime: Timestamp
+    public var mtime: Timestamp
+    public var ctime: Timestamp
+    public var generation: UInt64
+    /// 512-byte blocks of distinct data (holes and zero chunks cost none).
+    public var blocks: Int64
+
+    public var isDirectory: Bool { mode & S_IFMT == S_IFDIR }
+    public var isRegular: Bool { mode & S_IFMT == S_IFREG }
+    public var isSymlink: Bool { mode & S_IFMT == S_IFLNK }
+}
+
+/// Who performs an operation: the kernel-vouched ids and the actor label of the calling process.
+public struct Caller: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var pid: Int32
+    public var groups: [UInt32]
+    public var actor: String
+
+    public init(uid: UInt32, gid: UInt32, pid: Int32, groups: [UInt32] = [], actor: String) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+        self.groups = groups
+        self.actor = actor
+    }
+
+    public func isMember(of group: UInt32) -> Bool { gid == group || groups.contains(group) }
+
+    /// The store itself (maintenance, the CLI as root).
+    public static let system = Caller(uid: 0, gid: 0, pid: 0, actor: "system")
+}
+
+/// One live entry of a directory listing. `cookie` is stable under concurrent change.
+public struct DirectoryEntry: Sendable {
+    public var cookie: Int64
+    public var name: [UInt8]
+    public var attributes: InodeAttributes
+}
+
+/// What statfs reports.
+public struct FilesystemStats: Sendable {
+    public var blockSize: UInt64
+    public var totalBlocks: UInt64
+    public var freeBlocks: UInt64
+    public var availableBlocks: UInt64
+    public var totalInodes: UInt64
+    public var freeInodes: UInt64
+    public var maxNameLength: UInt64
+}

@@ -1,0 +1,429 @@
+import CairnCore
+import FuseKit
+import Glibc
+
+/// The adapter: serves one FUSE session from the core. Each handler decodes the request, calls
+/// the core and replies; the policy is in the core, the errno table in `FSError+Errno`.
+///
+/// Node ids: the session's root (FUSE node 1) is the mounted directory's inode (a workspace root,
+/// or inode 1 for the whole store). Inode ids are never reused, so node id = inode id for every
+/// other node, with inode 1 and the root swapped: a swap is its own inverse.
+final class CairnFilesystem: FuseOperations {
+    let fs: FileSystem
+    let root: InodeID
+    let actors: ActorResolver
+    /// How long the kernel may cache names and attributes. Every change to this store goes
+    /// through this daemon, and the kernel updates its cache on the changes it makes itself.
+    let ttl: Double
+
+    init(fs: FileSystem, root: InodeID, actor: String?, ttl: Double = 1.0) {
+        self.fs = fs
+        self.root = root
+        self.actors = ActorResolver(mountActor: actor)
+        self.ttl = ttl
+    }
+
+    // MARK: mapping
+
+    func inode(_ node: InodeNumber) -> InodeID {
+        let id = InodeID(bitPattern: node)
+        return id == 1 ? root : (id == root ? 1 : id)
+    }
+
+    func node(_ inode: InodeID) -> InodeNumber { UInt64(bitPattern: self.inode(UInt64(bitPattern: inode))) }
+
+    func attributes(_ a: InodeAttributes) -> FileAttributes {
+        FileAttributes(
+            ino: node(a.id), mode: a.mode, nlink: a.nlink, uid: a.uid, gid: a.gid, rdev: a.rdev, size: a.size,
+            blocks: a.blocks, atime: timespec(a.atime), mtime: timespec(a.mtime), ctime: timespec(a.ctime))
+    }
+
+    func entry(_ a: InodeAttributes) -> Entry {
+        Entry(ino: node(a.id), generation: a.generation, attributes: attributes(a), attrTimeout: ttl, entryTimeout: ttl)
+    }
+
+    func caller(_ req: borrowing FuseRequest) -> Caller {
+        let ctx = req.context
+        return Caller(
+            uid: ctx.uid, gid: ctx.gid, pid: ctx.pid, groups: req.supplementaryGroups,
+            actor: actors.actor(pid: ctx.pid, uid: ctx.uid))
+    }
+
+    // MARK: lifecycle
+
+    func initialize(_ connection: FuseConnection) {
+        connection.enable(.asyncRead)
+        connection.enable(.atomicOpenTrunc)
+        connection.enable(.readdirplus)
+        connection.enable(.readdirplusAuto)
+        connection.enable(.parallelDirops)
+        connection.enable(.asyncDIO)
+        connection.enable(.exportSupport)
+        // The kernel applies the umask before the mode reaches us (no DONT_MASK).
+        connection.disable(.dontMask)
+        connection.disable(.writebackCache)
+        connection.maxWrite = 1 << 20
+        connection.timeGranularity = 1
+    }
+
+    // MARK: names
+
+    func lookup(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
+        do {
+            req.reply(entry: entry(try fs.lookup(parent: inode(parent), name: name)))
+        } catch .notFound {
+            req.reply(entry: .negative(timeout: ttl))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func getattr(_ req: consuming FuseRequest, ino: InodeNumber, handle: UInt64?) {
+        do {
+            req.reply(attributes: attributes(try fs.getattr(inode(ino))), timeout: ttl)
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func setattr(_ req: consuming FuseRequest, ino: InodeNumber, changes: FuseKit.AttributeChanges, handle: UInt64?) {
+        func time(_ t: FuseKit.TimeChange?) -> CairnCore.TimeChange? {
+            switch t {
+            case .none: nil
+            case .now: .now
+            case .value(let ts): .value(Timestamp(seconds: ts.tv_sec, nanoseconds: ts.tv_nsec))
+            }
+        }
+        let core = CairnCore.AttributeChanges(
+            mode: changes.mode, uid: changes.uid, gid: changes.gid, size: changes.size, atime: time(changes.atime),
+            mtime: time(changes.mtime))
+        do {
+            let a = try fs.setattr(inode(ino), changes: core, handle: handle, caller: caller(req))
+            req.reply(attributes: attributes(a), timeout: ttl)
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func readlink(_ req: consuming FuseRequest, ino: InodeNumber) {
+        do {
+            req.reply(readlink: try fs.readlink(inode(ino)))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func mknod(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t, rdev: UInt64) {
+        do {
+            req.reply(entry: entry(try fs.mknod(parent: inode(parent), name: name, mode: mode, rdev: rdev, caller: caller(req))))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func mkdir(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t) {
+        do {
+            req.reply(entry: entry(try fs.mkdir(parent: inode(parent), name: name, mode: mode, caller: caller(req))))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func symlink(_ req: consuming FuseRequest, target: [UInt8], parent: InodeNumber, name: [UInt8]) {
+        do {
+            req.reply(entry: entry(try fs.symlink(parent: inode(parent), name: name, target: target, caller: caller(req))))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func unlink(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
+        do {
+            try fs.unlink(parent: inode(parent), name: name, caller: caller(req))
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func rmdir(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
+        do {
+            try fs.rmdir(parent: inode(parent), name: name, caller: caller(req))
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func rename(
+        _ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], newParent: InodeNumber, newName: [UInt8],
+        flags: RenameFlags
+    ) {
+        guard flags.subtracting([.noReplace, .exchange]).isEmpty else {
+            req.reply(error: EINVAL)
+            return
+        }
+        var options: FileSystem.RenameOptions = []
+        if flags.contains(.noReplace) { options.insert(.noReplace) }
+        if flags.contains(.exchange) { options.insert(.exchange) }
+        do {
+            try fs.rename(
+                parent: inode(parent), name: name, newParent: inode(newParent), newName: newName, options: options,
+                caller: caller(req))
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func link(_ req: consuming FuseRequest, ino: InodeNumber, newParent: InodeNumber, newName: [UInt8]) {
+        do {
+            req.reply(entry: entry(try fs.link(inode: inode(ino), newParent: inode(newParent), newName: newName, caller: caller(req))))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    // MARK: files
+
+    func open(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        do {
+            let handle = try fs.open(inode(ino), flags: info.flags, caller: caller(req))
+            req.reply(open: OpenReply(handle: handle))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func create(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t, info: FileInfo) {
+        do {
+            let (attrs, handle) = try fs.create(
+                parent: inode(parent), name: name, mode: mode, flags: info.flags, caller: caller(req))
+            req.reply(create: entry(attrs), open: OpenReply(handle: handle))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func read(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, info: FileInfo) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+        defer { buffer.deallocate() }
+        do {
+            let n = try fs.read(handle: info.handle, offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]))
+            req.reply(data: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func write(_ req: consuming FuseRequest, ino: InodeNumber, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo) {
+        do {
+            req.reply(written: try fs.write(handle: info.handle, offset: offset, data: data))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func flush(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        do {
+            try fs.flush(handle: info.handle)
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func release(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        do {
+            try fs.release(handle: info.handle)
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func fsync(_ req: consuming FuseRequest, ino: InodeNumber, dataOnly: Bool, info: FileInfo) {
+        do {
+            try fs.fsync(handle: info.handle)
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func fallocate(
+        _ req: consuming FuseRequest, ino: InodeNumber, mode: FallocateMode, offset: Int64, length: Int64, info: FileInfo
+    ) {
+        do {
+            try fs.fallocate(
+                handle: info.handle, mode: FileSystem.FallocateFlags(rawValue: mode.rawValue), offset: offset, length: length)
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func lseek(_ req: consuming FuseRequest, ino: InodeNumber, offset: Int64, whence: SeekWhence, info: FileInfo) {
+        do {
+            req.reply(offset: try fs.seek(handle: info.handle, offset: offset, to: whence == .data ? .data : .hole))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func copyFileRange(
+        _ req: consuming FuseRequest, from source: InodeNumber, offset sourceOffset: Int64, info sourceInfo: FileInfo,
+        to destination: InodeNumber, offset destinationOffset: Int64, info destinationInfo: FileInfo, length: Int,
+        flags: Int32
+    ) {
+        guard flags == 0 else {
+            req.reply(error: EINVAL)
+            return
+        }
+        do {
+            req.reply(
+                written: try fs.copyRange(
+                    from: sourceInfo.handle, offset: sourceOffset, to: destinationInfo.handle, offset: destinationOffset,
+                    length: length))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    // MARK: directories
+
+    func opendir(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        do throws(FSError) {
+            let attrs = try fs.getattr(inode(ino))
+            guard attrs.isDirectory else { throw FSError.notDirectory }
+            req.reply(open: OpenReply(handle: 0))
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func readdir(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, info: FileInfo) {
+        listDirectory(req, ino: ino, size: size, offset: offset, plus: false)
+    }
+
+    func readdirplus(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, info: FileInfo) {
+        listDirectory(req, ino: ino, size: size, offset: offset, plus: true)
+    }
+
+    /// Offsets: 1 after ".", 2 after "..", then 2 + the dentry id of the last entry returned, so
+    /// a listing resumes at the right entry however the directory changed in between.
+    private func listDirectory(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, plus: Bool) {
+        var buffer = req.makeDirectoryBuffer(capacity: size)
+        do throws(FSError) {
+            let dir = try fs.getattr(inode(ino))
+            guard dir.isDirectory else { throw FSError.notDirectory }
+            var full = false
+            if offset < 1 { full = !add(&buffer, [UInt8(ascii: ".")], dir, 1, plus: plus) }
+            if !full && offset < 2 { full = !add(&buffer, [UInt8(ascii: "."), UInt8(ascii: ".")], dir, 2, plus: plus) }
+            var cookie = max(0, offset - 2)
+            while !full {
+                let batch = try fs.list(directory: dir.id, after: cookie, limit: max(16, size / 64))
+                if batch.isEmpty { break }
+                for e in batch {
+                    if !add(&buffer, e.name, e.attributes, e.cookie + 2, plus: plus) {
+                        full = true
+                        break
+                    }
+                    cookie = e.cookie
+                }
+            }
+            req.reply(directory: buffer)
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    private func add(_ buffer: inout DirectoryBuffer, _ name: [UInt8], _ a: InodeAttributes, _ next: Int64, plus: Bool) -> Bool {
+        plus
+            ? buffer.addPlus(name: name, entry: entry(a), nextOffset: next)
+            : buffer.add(name: name, ino: node(a.id), mode: a.mode, nextOffset: next)
+    }
+
+    func fsyncdir(_ req: consuming FuseRequest, ino: InodeNumber, dataOnly: Bool, info: FileInfo) {
+        do {
+            try fs.syncMetadata()
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func statfs(_ req: consuming FuseRequest, ino: InodeNumber) {
+        do {
+            let s = try fs.statfs()
+            var v = statvfs()
+            v.f_bsize = UInt(s.blockSize)
+            v.f_frsize = UInt(s.blockSize)
+            v.f_blocks = fsblkcnt_t(s.totalBlocks)
+            v.f_bfree = fsblkcnt_t(s.freeBlocks)
+            v.f_bavail = fsblkcnt_t(s.availableBlocks)
+            v.f_files = fsfilcnt_t(s.totalInodes)
+            v.f_ffree = fsfilcnt_t(s.freeInodes)
+            v.f_favail = fsfilcnt_t(s.freeInodes)
+            v.f_namemax = UInt(s.maxNameLength)
+            req.reply(statfs: v)
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    // MARK: extended attributes
+
+    func setxattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], value: UnsafeRawBufferPointer, flags: Int32) {
+        do {
+            try fs.setxattr(
+                inode(ino), name: name, value: Array(value), flags: FileSystem.XattrFlags(rawValue: flags),
+                caller: caller(req))
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func getxattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], size: Int) {
+        do {
+            let value = try fs.getxattr(inode(ino), name: name)
+            reply(req, bytes: value, size: size)
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func listxattr(_ req: consuming FuseRequest, ino: InodeNumber, size: Int) {
+        do {
+            let list = try fs.listxattr(inode(ino)).flatMap { $0 + [UInt8(0)] }
+            reply(req, bytes: list, size: size)
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    func removexattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8]) {
+        do {
+            try fs.removexattr(inode(ino), name: name, caller: caller(req))
+            req.replyOK()
+        } catch {
+            req.reply(error: error.errno)
+        }
+    }
+
+    /// getxattr/listxattr: size 0 asks for the length; a smaller buffer than the value is ERANGE.
+    private func reply(_ req: consuming FuseRequest, bytes: [UInt8], size: Int) {
+        if size == 0 {
+            req.reply(xattrSize: bytes.count)
+        } else if bytes.count > size {
+            req.reply(error: ERANGE)
+        } else {
+            req.reply(bytes: bytes)
+        }
+    }
+}
+
+extension timespec {
+    init(_ t: Timestamp) { self.init(tv_sec: t.seconds, tv_nsec: t.subsecondNanoseconds) }
+}

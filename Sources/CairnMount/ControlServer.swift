@@ -1,0 +1,167 @@
+import Foundation
+import Glibc
+
+/// Serves the control protocol on `<store>/daemon.sock`, one thread per connection (the CLI opens
+/// one connection per command, so there are few).
+public final class ControlServer: Sendable {
+    private let daemon: Daemon
+    private let fd: Int32
+
+    public init(daemon: Daemon) throws {
+        self.daemon = daemon
+        let path = daemon.store.path + "/daemon.sock"
+        unlink(path)
+        fd = try UnixSocket.listen(path: path)
+    }
+
+    public func start() {
+        let thread = Thread { [self] in self.acceptLoop() }
+        thread.name = "cairn-control"
+        thread.start()
+    }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(fd, nil, nil)
+            if client < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            let thread = Thread { [self] in
+                defer { close(client) }
+                guard let line = UnixSocket.readLine(client) else { return }
+                let response = self.handle(line, peer: UnixSocket.peer(client))
+                let data = (try? JSONEncoder().encode(response)) ?? Data("{\"ok\":false}".utf8)
+                UnixSocket.writeLine(client, data)
+            }
+            thread.start()
+        }
+    }
+
+    /// `peer` is the connecting process's uid and gid as the kernel reports them (SO_PEERCRED).
+    private func handle(_ line: Data, peer: (uid: UInt32, gid: UInt32)) -> ControlResponse {
+        guard let request = try? JSONDecoder().decode(ControlRequest.self, from: line) else {
+            return .failure("malformed control request")
+        }
+        do {
+            switch request.op {
+            case .mount:
+                guard let mountpoint = request.mountpoint else { return .failure("mount needs a mountpoint") }
+                _ = try daemon.mount(
+                    mountpoint: mountpoint, workspace: request.workspace, options: request.options ?? [],
+                    actor: request.actor)
+            case .unmount:
+                guard let mountpoint = request.mountpoint else { return .failure("unmount needs a mountpoint") }
+                try daemon.unmount(mountpoint: mountpoint)
+            case .createWorkspace:
+                guard let name = request.workspace else { return .failure("createWorkspace needs a name") }
+                _ = try daemon.store.createWorkspace(name: name, owner: peer, caller: .system)
+            case .status:
+                break
+            case .shutdown:
+                daemon.shutdown()
+            }
+            return ControlResponse(ok: true, error: nil, status: daemon.status)
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+}
+
+/// Minimal unix-domain stream sockets for the control protocol.
+public enum UnixSocket {
+    static func address(_ path: String) -> sockaddr_un? {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return addr
+    }
+
+    static func listen(path: String) throws -> Int32 {
+        guard var addr = address(path) else { throw MountError.daemon("socket path too long: \(path)") }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw MountError.daemon("cannot create the control socket") }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, Glibc.listen(fd, 16) == 0 else {
+            close(fd)
+            throw MountError.daemon("cannot listen on \(path): \(String(cString: strerror(errno)))")
+        }
+        chmod(path, 0o600)
+        return fd
+    }
+
+    /// Connects to a daemon's socket; nil when no daemon listens there.
+    public static func connect(path: String) -> Int32? {
+        guard var addr = address(path) else { return nil }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard ok == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    static func peer(_ fd: Int32) -> (uid: UInt32, gid: UInt32) {
+        var cred = PeerCredentials()
+        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 else { return (UInt32.max, UInt32.max) }
+        return (cred.uid, cred.gid)
+    }
+
+    static func readLine(_ fd: Int32) -> Data? {
+        var data = Data()
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1 {
+            if byte == UInt8(ascii: "\n") { return data }
+            data.append(byte)
+            if data.count > 1 << 20 { return nil }
+        }
+        return data.isEmpty ? nil : data
+    }
+
+    static func writeLine(_ fd: Int32, _ data: Data) {
+        var line = data
+        line.append(UInt8(ascii: "\n"))
+        line.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n <= 0 { return }
+                done += n
+            }
+        }
+    }
+}
+
+/// The CLI's side of the control protocol.
+public enum DaemonClient {
+    /// Sends a request to the store's daemon; nil when no daemon runs.
+    public static func send(_ request: ControlRequest, storePath: String) -> ControlResponse? {
+        guard let fd = UnixSocket.connect(path: storePath + "/daemon.sock") else { return nil }
+        defer { close(fd) }
+        guard let body = try? JSONEncoder().encode(request) else { return nil }
+        UnixSocket.writeLine(fd, body)
+        guard let line = UnixSocket.readLine(fd) else {
+            return .failure("the daemon closed the connection without answering")
+        }
+        return (try? JSONDecoder().decode(ControlResponse.self, from: line)) ?? .failure("unreadable daemon answer")
+    }
+}
+
+/// Linux's `struct ucred` (hidden behind _GNU_SOURCE in the Glibc module): pid, uid, gid.
+private struct PeerCredentials {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}

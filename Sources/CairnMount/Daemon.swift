@@ -1,0 +1,111 @@
+import CairnCore
+import Foundation
+import FuseKit
+import Glibc
+import Synchronization
+
+/// The one process that owns a store: it holds the store's exclusive lock, the only writer and
+/// the in-memory state, serves every FUSE session (mount) of the store, and answers the CLI on
+/// the store's control socket. It ends when its last mount ends or on SIGTERM/SIGINT, after
+/// committing every open file.
+public final class Daemon: Sendable {
+    public let store: Store
+    public let fs: FileSystem
+    private let lockFD: Int32
+    private let sessions = Mutex<[String: Mounted]>([:])
+    private let done = DispatchSemaphore(value: 0)
+    private let stopping = Atomic<Bool>(false)
+
+    private struct Mounted: @unchecked Sendable {
+        var session: FuseSession
+        var info: MountInfo
+    }
+
+    /// Takes the store's daemon lock. Returns nil when another daemon holds it.
+    public static func acquireLock(storePath: String) -> Int32? {
+        let fd = open(storePath + "/daemon.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    /// Opens the store as its owner. `lockFD` comes from `acquireLock`.
+    public init(storePath: String, lockFD: Int32) throws {
+        self.lockFD = lockFD
+        store = try Store.open(at: storePath)
+        fs = try FileSystem(store: store)
+    }
+
+    /// Mounts a workspace (or, with `workspace` nil, the whole store) on `mountpoint`.
+    public func mount(mountpoint: String, workspace: String?, options: [String], actor: String?) throws -> MountInfo {
+        let canonical = try Mountpoint.validate(mountpoint, storePath: store.path)
+        let root: InodeID
+        do {
+            root = try workspace.map { try store.workspace(named: $0).root } ?? 1
+        } catch {
+            throw MountError.daemon("\(error)")
+        }
+        let fuseOptions = try Mountpoint.options(user: options, workspace: workspace ?? "store", isRoot: geteuid() == 0)
+        let adapter = CairnFilesystem(fs: fs, root: root, actor: actor)
+        let session: FuseSession
+        do {
+            session = try FuseSession(operations: adapter, options: fuseOptions)
+            try session.mount(at: canonical)
+        } catch {
+            throw MountError.notPermitted(canonical, detail: "\(error)")
+        }
+        let info = MountInfo(mountpoint: canonical, workspace: workspace, since: Date().timeIntervalSince1970)
+        sessions.withLock { $0[canonical] = Mounted(session: session, info: info) }
+        let thread = Thread { [self] in
+            _ = session.run(maxThreads: 16)
+            self.sessionEnded(canonical)
+        }
+        thread.name = "cairn-fuse \(canonical)"
+        thread.start()
+        return info
+    }
+
+    public func unmount(mountpoint: String) throws {
+        let canonical = URL(fileURLWithPath: mountpoint).resolvingSymlinksInPath().path
+        guard let mounted = sessions.withLock({ $0[canonical] ?? $0[mountpoint] }) else {
+            throw MountError.notMounted(mountpoint)
+        }
+        fs.commitAll()
+        mounted.session.stop()
+    }
+
+    public var status: DaemonStatus {
+        DaemonStatus(
+            pid: getpid(), mounts: sessions.withLock { $0.values.map(\.info) }.sorted { $0.mountpoint < $1.mountpoint },
+            openHandles: fs.openHandleCount)
+    }
+
+    /// Ends every session after committing open files (SIGTERM, SIGINT, `shutdown`).
+    public func shutdown() {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        fs.commitAll()
+        let all = sessions.withLock { Array($0.values) }
+        for mounted in all { mounted.session.stop() }
+        if all.isEmpty { done.signal() }
+    }
+
+    private func sessionEnded(_ mountpoint: String) {
+        let remaining = sessions.withLock { s -> Int in
+            s.removeValue(forKey: mountpoint)
+            return s.count
+        }
+        if remaining == 0 { done.signal() }
+    }
+
+    /// Blocks until the last session ends, then commits, closes the store and releases the lock.
+    public func wait() {
+        done.wait()
+        fs.commitAll()
+        store.close()
+        unlink(store.path + "/daemon.sock")
+        close(lockFD)
+    }
+}

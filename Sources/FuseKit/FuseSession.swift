@@ -1,0 +1,125 @@
+import CFuse3
+import Glibc
+import Synchronization
+
+/// Errors of setting up a session.
+public struct FuseSessionError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// One FUSE session: a connection to the kernel for one mountpoint, served by a multi-threaded
+/// loop. Several sessions may share one `FuseOperations` object.
+///
+/// Lifecycle: `init` (options are validated by libfuse: an unknown `-o` option fails here),
+/// `mount(at:)`, `run(maxThreads:)` (blocks until unmount or `stop()`), then the object may go.
+public final class FuseSession: @unchecked Sendable {
+    public let operations: any FuseOperations
+    // SAFETY: `raw` is created in init and destroyed in deinit; libfuse's session functions used
+    // from other threads (exit, unmount, notify) are documented as thread-safe.
+    private let raw: OpaquePointer
+    private let state = Mutex(State())
+
+    private struct State {
+        var mountpoint: String?
+        var stopped = false
+    }
+
+    public init(operations: any FuseOperations, options: [String]) throws {
+        self.operations = operations
+        var args = fuse_args()
+        _ = fuse_opt_add_arg(&args, "cairn")
+        for option in options {
+            _ = fuse_opt_add_arg(&args, "-o")
+            _ = fuse_opt_add_arg(&args, option)
+        }
+        defer { fuse_opt_free_args(&args) }
+        var ops = FuseTrampolines.table()
+        // The userdata is a retained box of the operations, released after fuse_session_destroy,
+        // so no callback can see a dangling reference.
+        let box = Unmanaged.passRetained(OperationsBox(operations)).toOpaque()
+        guard let se = fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, box) else {
+            Unmanaged<OperationsBox>.fromOpaque(box).release()
+            throw FuseSessionError(description: "libfuse refused the mount options \(options)")
+        }
+        raw = se
+        self.box = box
+    }
+
+    private let box: UnsafeMutableRawPointer
+
+    deinit {
+        unmount()
+        fuse_session_destroy(raw)
+        Unmanaged<OperationsBox>.fromOpaque(box).release()
+    }
+
+    /// Mounts the session; afterwards the kernel sends requests, served once `run` is called.
+    public func mount(at mountpoint: String) throws {
+        guard fuse_session_mount(raw, mountpoint) == 0 else {
+            throw FuseSessionError(description: "could not mount on \(mountpoint)")
+        }
+        state.withLock { $0.mountpoint = mountpoint }
+    }
+
+    /// Serves requests on up to `maxThreads` worker threads until the filesystem is unmounted or
+    /// `stop()` is called. Returns libfuse's status (0 on a clean end).
+    public func run(maxThreads: Int) -> Int32 {
+        guard let config = fuse_loop_cfg_create() else { return -ENOMEM }
+        defer { fuse_loop_cfg_destroy(config) }
+        fuse_loop_cfg_set_max_threads(config, UInt32(maxThreads))
+        fuse_loop_cfg_set_idle_threads(config, UInt32(max(1, maxThreads / 2)))
+        fuse_loop_cfg_set_clone_fd(config, 0)
+        return fuse_session_loop_mt(raw, config)
+    }
+
+    /// Ends the loop and detaches the mount. Safe from any thread and more than once.
+    public func stop() {
+        fuse_session_exit(raw)
+        unmount()
+    }
+
+    private func unmount() {
+        let mounted = state.withLock { s -> Bool in
+            defer { s.mountpoint = nil }
+            return s.mountpoint != nil
+        }
+        if mounted { fuse_session_unmount(raw) }
+    }
+
+    public var isMounted: Bool { state.withLock { $0.mountpoint != nil } }
+
+    // MARK: kernel cache notifications (call from a thread that is not answering a request for
+    // the same node, or the kernel may deadlock waiting for that answer).
+
+    /// Drops the kernel's cached attributes and, for `length` != 0, the page-cache range.
+    @discardableResult
+    public func invalidateInode(_ ino: InodeNumber, offset: Int64 = 0, length: Int64 = 0) -> Int32 {
+        fuse_lowlevel_notify_inval_inode(raw, ino, off_t(offset), off_t(length))
+    }
+
+    /// Drops the kernel's cached name `name` under `parent`.
+    @discardableResult
+    public func invalidateEntry(parent: InodeNumber, name: [UInt8]) -> Int32 {
+        name.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) {
+                fuse_lowlevel_notify_inval_entry(raw, parent, $0.baseAddress, $0.count)
+            }
+        }
+    }
+
+    /// As `invalidateEntry`, and raises IN_DELETE for inotify watchers of that directory.
+    @discardableResult
+    public func notifyDelete(parent: InodeNumber, child: InodeNumber, name: [UInt8]) -> Int32 {
+        name.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) {
+                fuse_lowlevel_notify_delete(raw, parent, child, $0.baseAddress, $0.count)
+            }
+        }
+    }
+}
+
+/// Holds the operations for the C callbacks, which reach it through the session's userdata.
+final class OperationsBox {
+    let operations: any FuseOperations
+    init(_ operations: any FuseOperations) { self.operations = operations }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+import Glibc
+
+struct Cat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a file's content, now or at a version shown by `cairn log`.")
+
+    @OptionGroup var storeOptions: StoreOptions
+    @Argument(help: "The file.") var path: String
+    @Option(help: "The version (from `cairn log`); default: the current one.") var version: Int64?
+    @Option(help: "The workspace (default: the mount's, else 'default').") var workspace: String?
+
+    func run() throws {
+        try reporting {
+            let target = PathArgument(path, workspace: workspace)
+            let store = try storeOptions.openReadOnly()
+            defer { store.close() }
+            let fs = try FileSystem(readOnly: store)
+            let ws = try store.workspace(named: target.workspace)
+            let history: [VersionRecord]
+            do {
+                history = try fs.history(of: target.relative, in: ws)
+            } catch FSError.notFound {
+                throw CLIError(message: "no history for '\(target.relative)' in workspace '\(ws.name)'")
+            }
+            let chosen: VersionRecord
+            if let version {
+                guard let v = history.first(where: { $0.id == version }) else {
+                    throw CLIError(message: "'\(target.relative)' has no version \(version); see `cairn log \(path)`")
+                }
+                chosen = v
+            } else {
+                chosen = history[0]
+            }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { buffer.deallocate() }
+            var offset: Int64 = 0
+            while true {
+                let n = try fs.read(version: chosen, offset: offset, into: buffer)
+                if n == 0 { break }
+                var done = 0
+                while done < n {
+                    let w = write(1, buffer.baseAddress! + done, n - done)
+                    if w <= 0 { throw ExitCode(1) }
+                    done += w
+                }
+                offset += Int64(n)
+            }
+        }
+    }
+}
