@@ -67,11 +67,15 @@ class CairnMount:
         self._wait_daemon_gone()
         _live.discard(self)
 
-    def kill9(self):
-        """Kills the daemon as a crash would, and clears the dead mount."""
+    def kill9(self, before_detach=None):
+        """Kills the daemon as a crash would, and clears the dead mount. `before_detach` runs
+        while the dead mount is still in place (so clients see ENOTCONN, not the directory
+        under it)."""
         pid = self.daemon_pid()
         if pid:
             os.kill(pid, signal.SIGKILL)
+        if before_detach:
+            before_detach()
         self.detach()
         self._wait_daemon_gone()
         _live.discard(self)

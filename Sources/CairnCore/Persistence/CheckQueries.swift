@@ -20,14 +20,15 @@ enum CheckQueries {
         ).map { ($0[0], $0[1], [UInt8]($0[2] as Data), $0[3]) }
     }
 
-    /// Rule 3: regular files whose current version or its manifest is missing.
+    /// Rule 3: regular files whose current version, or the manifest it names, is missing (a
+    /// version without a manifest is an empty file).
     static func filesWithoutContent(_ db: Database) throws -> [(inode: InodeID, version: Int64?)] {
         try Row.fetchAll(
             db,
             sql: """
                 SELECT i.id, i.version FROM inodes i LEFT JOIN versions v ON v.id = i.version
                 LEFT JOIN manifests m ON m.id = v.manifest
-                WHERE (i.mode & 61440) = 32768 AND (v.id IS NULL OR m.id IS NULL)
+                WHERE (i.mode & 61440) = 32768 AND (v.id IS NULL OR (v.manifest IS NOT NULL AND m.id IS NULL))
                 """
         ).map { ($0[0], $0[1]) }
     }
