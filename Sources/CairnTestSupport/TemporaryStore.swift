@@ -33,3 +33,50 @@ extension Caller {
     /// A caller for tests: root, labelled `tester`.
     public static let tester = Caller(uid: 0, gid: 0, pid: 1, actor: "tester")
 }
+
+extension FileSystem {
+    /// Creates (or truncates) `name` in `parent` with `bytes` and closes it: one version.
+    @discardableResult
+    public func writeFile(_ parent: InodeID, _ name: String, _ bytes: [UInt8], caller: Caller = .tester) throws -> InodeAttributes {
+        let (attrs, handle) = try create(
+            parent: parent, name: Array(name.utf8), mode: 0o644, flags: O_WRONLY | O_CREAT | O_TRUNC, caller: caller)
+        _ = try bytes.withUnsafeBytes { try write(handle: handle, offset: 0, data: $0) }
+        try flush(handle: handle)
+        try release(handle: handle)
+        return try getattr(attrs.id)
+    }
+
+    /// Reads a whole file through a fresh handle.
+    public func readFile(_ inode: InodeID) throws -> [UInt8] {
+        let handle = try open(inode, flags: O_RDONLY, caller: .tester)
+        defer { try? release(handle: handle) }
+        let size = Int(try getattr(inode).size)
+        var out = [UInt8](repeating: 0, count: size)
+        let n = try out.withUnsafeMutableBytes { try read(handle: handle, offset: 0, into: $0) }
+        return Array(out.prefix(n))
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so content is reproducible and incompressible.
+public func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var x = seed | 1
+    var out = [UInt8](repeating: 0, count: count)
+    out.withUnsafeMutableBytes { raw in
+        var i = 0
+        while i + 8 <= count {
+            x ^= x << 13
+            x ^= x >> 7
+            x ^= x << 17
+            raw.storeBytes(of: x, toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < count {
+            x ^= x << 13
+            x ^= x >> 7
+            x ^= x << 17
+            raw[i] = UInt8(truncatingIfNeeded: x)
+            i += 1
+        }
+    }
+    return out
+}

@@ -95,7 +95,11 @@ extension FileSystem {
         file.lock.lock()
         defer { file.lock.unlock() }
         guard file.modified || (force && durable) else {
-            if seal { file.sessionVersion = nil }
+            if seal, let session = file.sessionVersion {
+                // close after fsync: the session's version is final now.
+                try store.write { db in try ContentQueries.sealVersion(db, id: session) }
+                file.sessionVersion = nil
+            }
             return
         }
         if durable { store.syncPendingBlobs() }

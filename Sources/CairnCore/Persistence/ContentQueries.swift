@@ -81,6 +81,10 @@ enum ContentQueries {
             ])
     }
 
+    static func sealVersion(_ db: Database, id: Int64) throws {
+        try db.execute(sql: "UPDATE versions SET sealed = 1 WHERE id = ?", arguments: [id])
+    }
+
     /// Points the inode at its new current version and content attributes.
     static func setCurrentContent(
         _ db: Database, inode: InodeID, version: Int64, size: Int64, storedBytes: Int64, mtime: Timestamp,

@@ -1,0 +1,82 @@
+"""Mode bits are enforced for users other than root (default_permissions), and new files are
+owned by their creator with the umask applied and the group of a setgid directory inherited."""
+import os
+import pwd
+import stat
+import subprocess
+import unittest
+
+from cairnfs import MountedTestCase, run
+
+USER = "cairn-test-user"
+
+
+def ensure_user():
+    try:
+        return pwd.getpwnam(USER)
+    except KeyError:
+        run("useradd", "--no-create-home", "--shell", "/bin/sh", USER)
+        return pwd.getpwnam(USER)
+
+
+def as_user(*cmd, umask="022"):
+    script = f"umask {umask}; " + " ".join(f"'{c}'" for c in cmd)
+    return subprocess.run(
+        ["setpriv", "--reuid", USER, "--regid", USER, "--init-groups", "sh", "-c", script],
+        capture_output=True, text=True)
+
+
+class PermissionTests(MountedTestCase):
+    def setUp(self):
+        super().setUp()
+        self.user = ensure_user()
+        # The mount point's parent must be traversable for the test user.
+        os.chmod(self.m.base, 0o755)
+
+    def test_non_root_user_is_denied_by_mode_bits(self):
+        secret = self.p("secret")
+        with open(secret, "w") as f:
+            f.write("root only\n")
+        os.chmod(secret, 0o600)
+        r = as_user("cat", secret)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Permission denied", r.stderr)
+        r = as_user("sh", "-c", f"echo x > {self.p('new')}")
+        self.assertNotEqual(r.returncode, 0, "the workspace root is 0755 root: creating must fail")
+        self.assertFalse(os.path.exists(self.p("new")))
+
+    def test_new_files_belong_to_the_caller_with_umask_applied(self):
+        shared = self.p("shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)
+        r = as_user("touch", os.path.join(shared, "mine"), umask="027")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = os.stat(os.path.join(shared, "mine"))
+        self.assertEqual((st.st_uid, st.st_gid), (self.user.pw_uid, self.user.pw_gid))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o640)
+        # Another user's file in a sticky directory cannot be removed by this user.
+        os.chmod(shared, 0o1777)
+        open(os.path.join(shared, "roots"), "w").close()
+        r = as_user("rm", "-f", os.path.join(shared, "roots"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(os.path.exists(os.path.join(shared, "roots")))
+
+    def test_setgid_directory_passes_its_group_on(self):
+        d = self.p("team")
+        os.mkdir(d)
+        os.chown(d, 0, 4242)
+        os.chmod(d, 0o2777)
+        r = as_user("mkdir", os.path.join(d, "sub"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = as_user("touch", os.path.join(d, "f"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sub = os.stat(os.path.join(d, "sub"))
+        f = os.stat(os.path.join(d, "f"))
+        self.assertEqual(sub.st_gid, 4242)
+        self.assertTrue(sub.st_mode & stat.S_ISGID, "a subdirectory of a setgid directory is setgid")
+        self.assertEqual(f.st_gid, 4242)
+        self.assertEqual(f.st_uid, self.user.pw_uid)
+
+
+if __name__ == "__main__":
+    unittest.main()
