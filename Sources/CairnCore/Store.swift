@@ -19,7 +19,7 @@ public final class Store: Sendable {
     public let chunkSize: Int
     public let inlineThreshold: Int
     let pool: DatabasePool
-    let writer: GroupCommitWriter?
+    let writer: MetadataWriter?
     let blobs: LocalBlobStore
     let descriptors: DescriptorCache
     let staging: StagingArea
@@ -96,6 +96,7 @@ public final class Store: Sendable {
         }
         let pool: DatabasePool
         let meta: [String: String]
+        let writer: MetadataWriter?
         do {
             pool = try DatabasePool(path: path + "/cairn.db", configuration: configuration(readOnly: readOnly))
             meta = try pool.read { db in
@@ -125,20 +126,27 @@ public final class Store: Sendable {
             } catch {
                 throw .corrupt(path: path, detail: "schema migration failed (\(error))")
             }
+            do {
+                writer = try MetadataWriter(pool: pool, path: path + "/cairn.db")
+            } catch {
+                throw .io("cannot open the store's database for writing: \(error)")
+            }
+        } else {
+            writer = nil
         }
         return Store(
-            path: path, identifier: uuid, pool: pool, readOnly: readOnly,
+            path: path, identifier: uuid, pool: pool, writer: writer,
             chunkSize: meta["chunk_size"].flatMap(Int.init) ?? defaultChunkSize,
             inlineThreshold: meta["inline_threshold"].flatMap(Int.init) ?? defaultInlineThreshold)
     }
 
-    private init(path: String, identifier: String, pool: DatabasePool, readOnly: Bool, chunkSize: Int, inlineThreshold: Int) {
+    private init(path: String, identifier: String, pool: DatabasePool, writer: MetadataWriter?, chunkSize: Int, inlineThreshold: Int) {
         self.path = path
         self.identifier = identifier
         self.pool = pool
         self.chunkSize = chunkSize
         self.inlineThreshold = inlineThreshold
-        self.writer = readOnly ? nil : GroupCommitWriter(pool: pool)
+        self.writer = writer
         // Blob reads and staging files share one bounded set of descriptors.
         self.descriptors = DescriptorCache(capacity: 1024)
         self.blobs = LocalBlobStore(root: path + "/blobs", descriptors: descriptors)
@@ -157,20 +165,29 @@ public final class Store: Sendable {
         config.readonly = readOnly
         config.busyMode = .timeout(10)
         config.maximumReaderCount = 8
+        // The writer keeps a transaction open across calls (see MetadataWriter).
+        config.allowsUnsafeTransactions = true
         config.prepareDatabase { db in
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Checkpoints run in the background (MetadataWriter), not on commits.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             }
         }
         return config
     }
 
-    func write<T>(durable: Bool = false, _ work: @escaping (Database) throws -> T) throws(FSError) -> T {
+    /// Runs `work` as one operation of the single writer; `commit` says how durable it must be
+    /// when this returns (see MetadataWriter).
+    func write<T>(_ commit: MetadataWriter.Commit = .now, _ work: (Database) throws -> T) throws(FSError) -> T {
         guard let writer else { throw FSError.readOnly }
-        return try writer.perform(durable: durable, work)
+        return try writer.perform(commit, work)
     }
 
+    /// Reads the store. In the daemon, through the writer's connection (it sees every operation
+    /// already answered); elsewhere, through a reader of committed state.
     func read<T>(_ work: (Database) throws -> T) throws(FSError) -> T {
+        if let writer { return try writer.read(work) }
         do {
             return try pool.read(work)
         } catch {

@@ -28,7 +28,7 @@ extension FileSystem {
         defer { file?.lock.unlock() }
         let openMtime = file?.mtime
         let cause = changes.mode != nil ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
-        let updated = try store.write { db -> InodeAttributes in
+        let updated = try store.write(.deferred) { db -> InodeAttributes in
             let current = try NamespaceQueries.requireInode(db, inode)
             let mtime = Self.resolve(changes.mtime, openMtime ?? current.mtime, now: now)
             let update = NamespaceQueries.AttributeUpdate(
@@ -94,7 +94,7 @@ extension FileSystem {
     public func setxattr(_ inode: InodeID, name: [UInt8], value: [UInt8], flags: XattrFlags, caller: Caller) throws(FSError) {
         try Self.validateXattr(name: name)
         guard value.count <= Limits.maxXattrValue else { throw FSError.attributeTooLarge }
-        try store.write { db in
+        try store.write(.deferred) { db in
             let attrs = try NamespaceQueries.requireInode(db, inode)
             // As ext4: user attributes only on regular files and directories.
             if name.starts(with: Array("user.".utf8)), !attrs.isRegular, !attrs.isDirectory {
@@ -113,7 +113,7 @@ extension FileSystem {
 
     public func removexattr(_ inode: InodeID, name: [UInt8], caller: Caller) throws(FSError) {
         try Self.validateXattr(name: name)
-        try store.write { db in
+        try store.write(.deferred) { db in
             guard try XattrQueries.remove(db, inode: inode, name: name) else { throw FSError.noAttribute }
             try Self.recordXattrChange(db, inode: inode, caller: caller)
         }

@@ -34,7 +34,7 @@ extension FileSystem {
             let handle = try open(existing.id, flags: flags, caller: caller)
             return (try getattr(existing.id), handle)
         }
-        let handle = try addHandle(inode: attrs.id, flags: flags, caller: caller, regular: true)
+        let handle = try addHandle(inode: attrs.id, flags: flags, caller: caller, regular: true, created: attrs)
         return (attrs, handle)
     }
 
@@ -79,7 +79,7 @@ extension FileSystem {
     public func fsync(handle id: UInt64) throws(FSError) {
         let handle = try handle(id)
         guard let file = handle.file else {
-            try store.write(durable: true) { _ in }
+            try store.write(.durable) { _ in }
             return
         }
         try commit(file, cause: "fsync", actor: handle.caller.actor, durable: true, seal: false, force: true)
@@ -107,7 +107,7 @@ extension FileSystem {
         if !durable && stored.contains(where: { !$0.ref.inline }) { store.noteUnsyncedBlobs() }
         guard file.modified else {
             // Nothing new, but fsync must still make the last commit durable.
-            try store.write(durable: true) { _ in }
+            try store.write(.durable) { _ in }
             return
         }
         let now = Timestamp.now()
@@ -122,7 +122,7 @@ extension FileSystem {
         let ctime = file.ctime
         let inode = file.inode
         let session = file.sessionVersion
-        let versionID = try store.write(durable: durable) { db -> Int64 in
+        let versionID = try store.write(durable ? .durable : .now) { db -> Int64 in
             for chunk in stored {
                 try ContentQueries.recordBlob(db, chunk.ref.digest, size: chunk.ref.length, inlineData: chunk.inlineData, time: now)
             }
@@ -277,6 +277,6 @@ private func systemSyncfs(_ fd: Int32) -> Int32
 extension FileSystem {
     /// fsyncdir: every committed namespace change becomes durable.
     public func syncMetadata() throws(FSError) {
-        try store.write(durable: true) { _ in }
+        try store.write(.durable) { _ in }
     }
 }

@@ -55,8 +55,10 @@ extension FileSystem {
     ) throws(FSError) -> InodeAttributes {
         try Self.validate(name: name)
         let isDirectory = mode & S_IFMT == S_IFDIR
-        return try store.write { db in
-            let parentAttrs = try NamespaceQueries.requireInode(db, parent)
+        return try store.write(.deferred) { db in
+            guard let (parentAttrs, workspace) = try NamespaceQueries.inodeAndWorkspace(db, parent) else {
+                throw FSError.notFound
+            }
             guard parentAttrs.isDirectory else { throw FSError.notDirectory }
             guard parentAttrs.nlink > 0 else { throw FSError.notFound }
             if parent == 1 { throw FSError.notPermitted }
@@ -73,19 +75,27 @@ extension FileSystem {
                 }
             }
             let now = Timestamp.now()
+            let size = Int64(target?.count ?? 0)
+            let nlink: UInt64 = isDirectory ? 2 : 1
             let inode = try NamespaceQueries.insertInode(
                 db,
                 .init(
-                    mode: finalMode, uid: caller.uid, gid: gid, nlink: isDirectory ? 2 : 1, rdev: rdev, target: target,
-                    size: Int64(target?.count ?? 0), time: now,
-                    workspace: try NamespaceQueries.workspace(ofInode: parent, db)))
+                    mode: finalMode, uid: caller.uid, gid: gid, nlink: nlink, rdev: rdev, target: target, size: size,
+                    time: now, workspace: workspace))
             let seq = try NamespaceQueries.recordEvent(
                 db, kind: isDirectory ? "mkdir" : "create", inode: inode, parent: parent, name: name,
                 actor: caller.actor, time: now)
             try NamespaceQueries.insertDentry(db, parent: parent, name: name, inode: inode, seq: seq)
             try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: isDirectory ? 1 : 0)
-            try ContentQueries.recordAttributeVersion(db, inode: inode, seq: seq, actor: caller.actor, cause: "create")
-            return try NamespaceQueries.requireInode(db, inode)
+            let version = try ContentQueries.insertVersion(
+                db,
+                .init(
+                    inode: inode, seq: seq, size: size, storedBytes: 0, mode: finalMode, uid: caller.uid, gid: gid,
+                    mtime: now, ctime: now, manifest: nil, xattrs: nil, actor: caller.actor, cause: "create", sealed: true))
+            try NamespaceQueries.setVersion(db, inode, version)
+            return InodeAttributes(
+                id: inode, mode: finalMode, nlink: nlink, uid: caller.uid, gid: gid, rdev: rdev, size: size, atime: now,
+                mtime: now, ctime: now, generation: 1, blocks: 0)
         }
     }
 
@@ -123,7 +133,9 @@ extension FileSystem {
     }
 
     private func removeEntryTransaction(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError) {
-        try store.write { db in
+        // Like ext4's journal, a removal becomes durable with the next commit (within
+        // MetadataWriter.commitDelay, or at the next close, fsync or rename).
+        try store.write(.deferred) { db in
             guard let (dentry, attrs) = try NamespaceQueries.lookup(db, parent: parent, name: name) else {
                 throw FSError.notFound
             }
@@ -145,7 +157,7 @@ extension FileSystem {
     public func link(inode: InodeID, newParent: InodeID, newName: [UInt8], caller: Caller) throws(FSError) -> InodeAttributes {
         try Self.validate(name: newName)
         try commitIfModified(inode, cause: "link", actor: caller.actor)
-        return try store.write { db in
+        return try store.write(.deferred) { db in
             let attrs = try NamespaceQueries.requireInode(db, inode)
             guard !attrs.isDirectory else { throw FSError.notPermitted }
             guard attrs.nlink > 0 else { throw FSError.notFound }

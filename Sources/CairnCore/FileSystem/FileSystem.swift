@@ -62,7 +62,8 @@ public final class FileSystem: Sendable {
     }
 
     /// Registers a handle, loading the file's content state for regular files.
-    func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool) throws(FSError) -> UInt64 {
+    /// `created` is a file this call's caller just created (empty: nothing to load).
+    func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool, created: InodeAttributes? = nil) throws(FSError) -> UInt64 {
         var file: OpenFile?
         if regular {
             file = table.withLock { t in
@@ -71,7 +72,14 @@ public final class FileSystem: Sendable {
                 return f
             }
             if file == nil {
-                let loaded = try loadOpenFile(inode)
+                let loaded: OpenFile
+                if let created {
+                    loaded = OpenFile(
+                        inode: inode, manifest: Manifest(), size: 0, mtime: created.mtime, ctime: created.ctime,
+                        content: content, staging: store.staging)
+                } else {
+                    loaded = try loadOpenFile(inode)
+                }
                 file = table.withLock { t in
                     let f = t.files[inode] ?? loaded
                     t.files[inode] = f

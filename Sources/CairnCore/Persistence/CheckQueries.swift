@@ -4,14 +4,12 @@ internal import GRDB
 /// The SQL of the consistency rules in `Schema` (used by `Store.check`).
 enum CheckQueries {
     static func integrity(_ db: Database) throws -> [String] {
-        try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
+        try db.values(String.self, "PRAGMA integrity_check").filter { $0 != "ok" }
     }
 
     /// Rule 1: live dentries whose inode is missing, or whose parent is not a directory.
     static func danglingDentries(_ db: Database) throws -> [(dentry: Int64, parent: InodeID, name: [UInt8], inode: InodeID)] {
-        try Row.fetchAll(
-            db,
-            sql: """
+        try db.rows("""
                 SELECT d.id, d.parent, d.name, d.inode FROM dentries d
                 LEFT JOIN inodes i ON i.id = d.inode
                 LEFT JOIN inodes p ON p.id = d.parent
@@ -23,9 +21,7 @@ enum CheckQueries {
     /// Rule 3: regular files whose current version, or the manifest it names, is missing (a
     /// version without a manifest is an empty file).
     static func filesWithoutContent(_ db: Database) throws -> [(inode: InodeID, version: Int64?)] {
-        try Row.fetchAll(
-            db,
-            sql: """
+        try db.rows("""
                 SELECT i.id, i.version FROM inodes i LEFT JOIN versions v ON v.id = i.version
                 LEFT JOIN manifests m ON m.id = v.manifest
                 WHERE (i.mode & 61440) = 32768 AND (v.id IS NULL OR (v.manifest IS NOT NULL AND m.id IS NULL))
@@ -35,12 +31,10 @@ enum CheckQueries {
 
     /// Every manifest with the versions that use it, for rule 4.
     static func manifests(_ db: Database, after id: Int64, limit: Int) throws -> [(id: Int64, data: Data, versions: [Int64])] {
-        try Row.fetchAll(
-            db,
-            sql: """
+        try db.rows("""
                 SELECT m.id, m.data, (SELECT group_concat(v.id) FROM versions v WHERE v.manifest = m.id)
                 FROM manifests m WHERE m.id > ? ORDER BY m.id LIMIT ?
-                """, arguments: [id, limit]
+                """, [id, limit]
         ).map { row in
             let list: String? = row[2]
             return (row[0], row[1], (list ?? "").split(separator: ",").compactMap { Int64($0) })
@@ -48,12 +42,12 @@ enum CheckQueries {
     }
 
     static func blob(_ db: Database, _ digest: BlobDigest) throws -> (size: Int, inline: Data?)? {
-        try Row.fetchOne(db, sql: "SELECT size, data FROM blobs WHERE digest = ?", arguments: [Data(digest.bytes)])
+        try db.row("SELECT size, data FROM blobs WHERE digest = ?", [Data(digest.bytes)])
             .map { ($0[0], $0[1]) }
     }
 
     static func blobRows(_ db: Database) throws -> [(digest: BlobDigest, size: Int, inline: Data?)] {
-        try Row.fetchAll(db, sql: "SELECT digest, size, data FROM blobs").compactMap { row in
+        try db.rows("SELECT digest, size, data FROM blobs").compactMap { row in
             BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], row[2]) }
         }
     }

@@ -5,22 +5,20 @@ internal import GRDB
 enum ContentQueries {
     /// Records a chunk; `inlineData` for chunks kept in the database. Idempotent.
     static func recordBlob(_ db: Database, _ digest: BlobDigest, size: Int, inlineData: Data?, time: Timestamp) throws {
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO blobs(digest, size, data, stored_ns) VALUES (?, ?, ?, ?)",
-            arguments: [Data(digest.bytes), size, inlineData, time.nanoseconds])
+        try db.run("INSERT OR IGNORE INTO blobs(digest, size, data, stored_ns) VALUES (?, ?, ?, ?)", [Data(digest.bytes), size, inlineData, time.nanoseconds])
     }
 
     static func inlineBlob(_ db: Database, _ digest: BlobDigest) throws -> Data? {
-        try Data.fetchOne(db, sql: "SELECT data FROM blobs WHERE digest = ?", arguments: [Data(digest.bytes)])
+        try db.value(Data.self, "SELECT data FROM blobs WHERE digest = ?", [Data(digest.bytes)])
     }
 
     static func insertManifest(_ db: Database, _ manifest: Manifest) throws -> Int64 {
-        try db.execute(sql: "INSERT INTO manifests(data) VALUES (?)", arguments: [Data(manifest.encoded())])
+        try db.run("INSERT INTO manifests(data) VALUES (?)", [Data(manifest.encoded())])
         return db.lastInsertedRowID
     }
 
     static func manifest(_ db: Database, id: Int64) throws -> Manifest {
-        guard let data = try Data.fetchOne(db, sql: "SELECT data FROM manifests WHERE id = ?", arguments: [id]) else {
+        guard let data = try db.value(Data.self, "SELECT data FROM manifests WHERE id = ?", [id]) else {
             throw FSError.io("manifest \(id) is missing; run `cairn fsck`")
         }
         return try Manifest(encoded: [UInt8](data))
@@ -29,10 +27,7 @@ enum ContentQueries {
     /// The manifest of an inode's current version (empty for a file never written).
     static func currentManifest(_ db: Database, inode: InodeID) throws -> (version: Int64?, manifest: Manifest) {
         guard
-            let row = try Row.fetchOne(
-                db,
-                sql: "SELECT v.id, v.manifest FROM inodes i JOIN versions v ON v.id = i.version WHERE i.id = ?",
-                arguments: [inode])
+            let row = try db.row("SELECT v.id, v.manifest FROM inodes i JOIN versions v ON v.id = i.version WHERE i.id = ?", [inode])
         else { return (nil, Manifest()) }
         let manifestID: Int64? = row[1]
         return (row[0], try manifestID.map { try manifest(db, id: $0) } ?? Manifest())
@@ -56,12 +51,10 @@ enum ContentQueries {
     }
 
     static func insertVersion(_ db: Database, _ v: NewVersion) throws -> Int64 {
-        try db.execute(
-            sql: """
+        try db.run("""
                 INSERT INTO versions(inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, manifest, xattrs, actor, cause, sealed)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+                """, [
                 v.inode, v.seq, v.size, v.mode, v.uid, v.gid, v.mtime.nanoseconds, v.ctime.nanoseconds, v.manifest,
                 v.xattrs, v.actor, v.cause, v.sealed,
             ])
@@ -70,19 +63,17 @@ enum ContentQueries {
 
     /// An unsealed version of an open write session takes the session's newest content.
     static func replaceVersion(_ db: Database, id: Int64, _ v: NewVersion) throws {
-        try db.execute(
-            sql: """
+        try db.run("""
                 UPDATE versions SET seq = ?, size = ?, mode = ?, uid = ?, gid = ?, mtime_ns = ?, ctime_ns = ?,
                     manifest = ?, xattrs = ?, actor = ?, cause = ?, sealed = ? WHERE id = ? AND sealed = 0
-                """,
-            arguments: [
+                """, [
                 v.seq, v.size, v.mode, v.uid, v.gid, v.mtime.nanoseconds, v.ctime.nanoseconds, v.manifest, v.xattrs,
                 v.actor, v.cause, v.sealed, id,
             ])
     }
 
     static func sealVersion(_ db: Database, id: Int64) throws {
-        try db.execute(sql: "UPDATE versions SET sealed = 1 WHERE id = ?", arguments: [id])
+        try db.run("UPDATE versions SET sealed = 1 WHERE id = ?", [id])
     }
 
     /// Points the inode at its new current version and content attributes.
@@ -90,19 +81,16 @@ enum ContentQueries {
         _ db: Database, inode: InodeID, version: Int64, size: Int64, storedBytes: Int64, mtime: Timestamp,
         ctime: Timestamp
     ) throws {
-        try db.execute(
-            sql: "UPDATE inodes SET version = ?, size = ?, stored_bytes = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
-            arguments: [version, size, storedBytes, mtime.nanoseconds, ctime.nanoseconds, inode])
+        try db.run("UPDATE inodes SET version = ?, size = ?, stored_bytes = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?", [version, size, storedBytes, mtime.nanoseconds, ctime.nanoseconds, inode])
     }
 
     static func manifestOfVersion(_ db: Database, _ version: Int64) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT manifest FROM versions WHERE id = ?", arguments: [version])
+        try db.value(Int64.self, "SELECT manifest FROM versions WHERE id = ?", [version])
     }
 
     /// Records the xattrs snapshot and returns its digest (nil when there are none).
     static func snapshotXattrs(_ db: Database, inode: InodeID) throws -> Data? {
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT name, value FROM xattrs WHERE inode = ? ORDER BY name", arguments: [inode])
+        let rows = try db.rows("SELECT name, value FROM xattrs WHERE inode = ? ORDER BY name", [inode])
         guard !rows.isEmpty else { return nil }
         var encoded = Data()
         for row in rows {
@@ -114,8 +102,7 @@ enum ContentQueries {
             }
         }
         let digest = encoded.withUnsafeBytes { Data(BlobDigest.of($0).bytes) }
-        try db.execute(
-            sql: "INSERT OR IGNORE INTO xattr_sets(digest, data) VALUES (?, ?)", arguments: [digest, encoded])
+        try db.run("INSERT OR IGNORE INTO xattr_sets(digest, data) VALUES (?, ?)", [digest, encoded])
         return digest
     }
 }
@@ -123,35 +110,30 @@ enum ContentQueries {
 /// The SQL of extended attributes.
 enum XattrQueries {
     static func value(_ db: Database, inode: InodeID, name: [UInt8]) throws -> Data? {
-        try Data.fetchOne(
-            db, sql: "SELECT value FROM xattrs WHERE inode = ? AND name = ?", arguments: [inode, Data(name)])
+        try db.value(Data.self, "SELECT value FROM xattrs WHERE inode = ? AND name = ?", [inode, Data(name)])
     }
 
     static func names(_ db: Database, inode: InodeID) throws -> [[UInt8]] {
-        try Data.fetchAll(db, sql: "SELECT name FROM xattrs WHERE inode = ? ORDER BY name", arguments: [inode])
+        try db.values(Data.self, "SELECT name FROM xattrs WHERE inode = ? ORDER BY name", [inode])
             .map { [UInt8]($0) }
     }
 
     static func set(_ db: Database, inode: InodeID, name: [UInt8], value: Data) throws {
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO xattrs(inode, name, value) VALUES (?, ?, ?)",
-            arguments: [inode, Data(name), value])
+        try db.run("INSERT OR REPLACE INTO xattrs(inode, name, value) VALUES (?, ?, ?)", [inode, Data(name), value])
     }
 
     static func remove(_ db: Database, inode: InodeID, name: [UInt8]) throws -> Bool {
-        try db.execute(sql: "DELETE FROM xattrs WHERE inode = ? AND name = ?", arguments: [inode, Data(name)])
+        try db.run("DELETE FROM xattrs WHERE inode = ? AND name = ?", [inode, Data(name)])
         return db.changesCount > 0
     }
 
     /// Bytes of names and values on an inode, leaving out `name` (about to be replaced).
     static func totalSize(_ db: Database, inode: InodeID, excluding name: [UInt8]) throws -> Int {
-        try Int.fetchOne(
-            db, sql: "SELECT coalesce(sum(length(name) + length(value)), 0) FROM xattrs WHERE inode = ? AND name != ?",
-            arguments: [inode, Data(name)]) ?? 0
+        try db.value(Int.self, "SELECT coalesce(sum(length(name) + length(value)), 0) FROM xattrs WHERE inode = ? AND name != ?", [inode, Data(name)]) ?? 0
     }
 
     static func inodesWith(_ db: Database, name: [UInt8]) throws -> [InodeID] {
-        try InodeID.fetchAll(db, sql: "SELECT inode FROM xattrs WHERE name = ?", arguments: [Data(name)])
+        try db.values(InodeID.self, "SELECT inode FROM xattrs WHERE name = ?", [Data(name)])
     }
 }
 
@@ -161,9 +143,7 @@ extension ContentQueries {
     @discardableResult
     static func recordAttributeVersion(_ db: Database, inode: InodeID, seq: Int64, actor: String, cause: String) throws -> Int64 {
         guard
-            let row = try Row.fetchOne(
-                db, sql: "SELECT mode, uid, gid, size, mtime_ns, ctime_ns, version FROM inodes WHERE id = ?",
-                arguments: [inode])
+            let row = try db.row("SELECT mode, uid, gid, size, mtime_ns, ctime_ns, version FROM inodes WHERE id = ?", [inode])
         else { throw FSError.notFound }
         let current: Int64? = row[6]
         let manifest = try current.flatMap { try manifestOfVersion(db, $0) }
@@ -173,7 +153,7 @@ extension ContentQueries {
                 inode: inode, seq: seq, size: row[3], storedBytes: 0, mode: row[0], uid: row[1], gid: row[2],
                 mtime: Timestamp(nanoseconds: row[4]), ctime: Timestamp(nanoseconds: row[5]), manifest: manifest,
                 xattrs: try snapshotXattrs(db, inode: inode), actor: actor, cause: cause, sealed: true))
-        try db.execute(sql: "UPDATE inodes SET version = ? WHERE id = ?", arguments: [id, inode])
+        try db.run("UPDATE inodes SET version = ? WHERE id = ?", [id, inode])
         return id
     }
 }

@@ -5,10 +5,7 @@ internal import GRDB
 enum HistoryQueries {
     /// Every dentry that ever bound `name` in `parent`, oldest first.
     static func bindings(_ db: Database, parent: InodeID, name: [UInt8]) throws -> [(inode: InodeID, from: Int64, until: Int64?)] {
-        try Row.fetchAll(
-            db,
-            sql: "SELECT inode, created_seq, deleted_seq FROM dentries WHERE parent = ? AND name = ? ORDER BY created_seq",
-            arguments: [parent, Data(name)]
+        try db.rows("SELECT inode, created_seq, deleted_seq FROM dentries WHERE parent = ? AND name = ? ORDER BY created_seq", [parent, Data(name)]
         ).map { ($0[0], $0[1], $0[2]) }
     }
 
@@ -25,22 +22,17 @@ enum HistoryQueries {
     /// version it already had when the name was bound.
     static func versions(_ db: Database, inode: InodeID, from: Int64, until: Int64?) throws -> [VersionRecord] {
         let end = until ?? Int64.max
-        return try Row.fetchAll(
-            db,
-            sql: """
+        return try db.rows("""
                 SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq
                 WHERE v.inode = ? AND v.seq < ? AND v.seq >= coalesce(
                     (SELECT max(seq) FROM versions WHERE inode = ? AND seq <= ?), ?)
                 ORDER BY v.seq
-                """, arguments: [inode, end, inode, from, from]
+                """, [inode, end, inode, from, from]
         ).map(version)
     }
 
     static func version(_ db: Database, id: Int64) throws -> VersionRecord? {
-        try Row.fetchOne(
-            db,
-            sql: "SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq WHERE v.id = ?",
-            arguments: [id]
+        try db.row("SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq WHERE v.id = ?", [id]
         ).map(version)
     }
 }

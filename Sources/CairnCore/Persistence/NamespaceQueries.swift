@@ -19,7 +19,7 @@ enum NamespaceQueries {
     }
 
     static func inode(_ db: Database, _ id: InodeID) throws -> InodeAttributes? {
-        try Row.fetchOne(db, sql: "SELECT \(inodeColumns) FROM inodes i WHERE i.id = ?", arguments: [id])
+        try db.row("SELECT \(inodeColumns) FROM inodes i WHERE i.id = ?", [id])
             .map { attributes($0) }
     }
 
@@ -28,45 +28,48 @@ enum NamespaceQueries {
         return attrs
     }
 
+    static func inodeAndWorkspace(_ db: Database, _ id: InodeID) throws -> (InodeAttributes, Int64?)? {
+        try db.row("SELECT \(inodeColumns), i.workspace FROM inodes i WHERE i.id = ?", [id])
+            .map { (attributes($0), $0[12]) }
+    }
+
+    static func setVersion(_ db: Database, _ id: InodeID, _ version: Int64) throws {
+        try db.run("UPDATE inodes SET version = ? WHERE id = ?", [version, id])
+    }
+
     static func workspace(ofInode id: InodeID, _ db: Database) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT workspace FROM inodes WHERE id = ?", arguments: [id])
+        try db.value(Int64.self, "SELECT workspace FROM inodes WHERE id = ?", [id])
     }
 
     /// The live entry `name` in `parent`, with its dentry id.
     static func lookup(_ db: Database, parent: InodeID, name: [UInt8]) throws -> (dentry: Int64, attributes: InodeAttributes)? {
         guard
-            let row = try Row.fetchOne(
-                db,
-                sql: """
+            let row = try db.row("""
                     SELECT d.id, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
                     WHERE d.parent = ? AND d.name = ? AND d.deleted_seq IS NULL
-                    """, arguments: [parent, Data(name)])
+                    """, [parent, Data(name)])
         else { return nil }
         return (row[0], attributes(row, offset: 1))
     }
 
     static func listing(_ db: Database, parent: InodeID, afterCookie: Int64, limit: Int) throws -> [DirectoryEntry] {
-        try Row.fetchAll(
-            db,
-            sql: """
+        try db.rows("""
                 SELECT d.id, d.name, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
                 WHERE d.parent = ? AND d.deleted_seq IS NULL AND d.id > ? ORDER BY d.id LIMIT ?
-                """, arguments: [parent, afterCookie, limit]
+                """, [parent, afterCookie, limit]
         ).map { row in
             DirectoryEntry(cookie: row[0], name: [UInt8](row[1] as Data), attributes: attributes(row, offset: 2))
         }
     }
 
     static func hasLiveChildren(_ db: Database, _ parent: InodeID) throws -> Bool {
-        try Bool.fetchOne(
-            db, sql: "SELECT 1 FROM dentries WHERE parent = ? AND deleted_seq IS NULL LIMIT 1", arguments: [parent]
+        try db.value(Bool.self, "SELECT 1 FROM dentries WHERE parent = ? AND deleted_seq IS NULL LIMIT 1", [parent]
         ) ?? false
     }
 
     /// The live parent of a directory (directories have exactly one live name).
     static func parent(ofDirectory id: InodeID, _ db: Database) throws -> InodeID? {
-        try InodeID.fetchOne(
-            db, sql: "SELECT parent FROM dentries WHERE inode = ? AND deleted_seq IS NULL LIMIT 1", arguments: [id])
+        try db.value(InodeID.self, "SELECT parent FROM dentries WHERE inode = ? AND deleted_seq IS NULL LIMIT 1", [id])
     }
 
     struct NewInode {
@@ -82,12 +85,10 @@ enum NamespaceQueries {
     }
 
     static func insertInode(_ db: Database, _ n: NewInode) throws -> InodeID {
-        try db.execute(
-            sql: """
+        try db.run("""
                 INSERT INTO inodes(mode, uid, gid, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, rdev, target, workspace)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+                """, [
                 n.mode, n.uid, n.gid, n.nlink, n.size, n.time.nanoseconds, n.time.nanoseconds, n.time.nanoseconds,
                 n.time.nanoseconds, n.rdev, n.target.map { Data($0) }, n.workspace,
             ])
@@ -95,31 +96,25 @@ enum NamespaceQueries {
     }
 
     static func insertDentry(_ db: Database, parent: InodeID, name: [UInt8], inode: InodeID, seq: Int64) throws {
-        try db.execute(
-            sql: "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)",
-            arguments: [parent, Data(name), inode, seq])
+        try db.run("INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)", [parent, Data(name), inode, seq])
     }
 
     static func closeDentry(_ db: Database, id: Int64, seq: Int64) throws {
-        try db.execute(sql: "UPDATE dentries SET deleted_seq = ? WHERE id = ?", arguments: [seq, id])
+        try db.run("UPDATE dentries SET deleted_seq = ? WHERE id = ?", [seq, id])
     }
 
     static func adjustLinks(_ db: Database, _ id: InodeID, by delta: Int, ctime: Timestamp) throws {
-        try db.execute(
-            sql: "UPDATE inodes SET nlink = nlink + ?, ctime_ns = ? WHERE id = ?",
-            arguments: [delta, ctime.nanoseconds, id])
+        try db.run("UPDATE inodes SET nlink = nlink + ?, ctime_ns = ? WHERE id = ?", [delta, ctime.nanoseconds, id])
     }
 
     /// A directory's entries changed: mtime and ctime move, and its link count by `linkDelta`
     /// (a subdirectory's `..` counts as a link to the parent).
     static func touchDirectory(_ db: Database, _ id: InodeID, at time: Timestamp, linkDelta: Int = 0) throws {
-        try db.execute(
-            sql: "UPDATE inodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?",
-            arguments: [time.nanoseconds, time.nanoseconds, linkDelta, id])
+        try db.run("UPDATE inodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?", [time.nanoseconds, time.nanoseconds, linkDelta, id])
     }
 
     static func target(_ db: Database, _ id: InodeID) throws -> [UInt8]? {
-        try Data.fetchOne(db, sql: "SELECT target FROM inodes WHERE id = ?", arguments: [id]).map { [UInt8]($0) }
+        try db.value(Data.self, "SELECT target FROM inodes WHERE id = ?", [id]).map { [UInt8]($0) }
     }
 
     struct AttributeUpdate {
@@ -132,9 +127,7 @@ enum NamespaceQueries {
     }
 
     static func updateAttributes(_ db: Database, _ id: InodeID, _ u: AttributeUpdate) throws {
-        try db.execute(
-            sql: "UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
-            arguments: [u.mode, u.uid, u.gid, u.atime.nanoseconds, u.mtime.nanoseconds, u.ctime.nanoseconds, id])
+        try db.run("UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?", [u.mode, u.uid, u.gid, u.atime.nanoseconds, u.mtime.nanoseconds, u.ctime.nanoseconds, id])
     }
 
     /// Records one committed change and returns its seq, the store's clock.
@@ -142,12 +135,10 @@ enum NamespaceQueries {
         _ db: Database, kind: String, inode: InodeID?, parent: InodeID? = nil, name: [UInt8]? = nil,
         oldParent: InodeID? = nil, oldName: [UInt8]? = nil, version: Int64? = nil, actor: String, time: Timestamp
     ) throws -> Int64 {
-        try db.execute(
-            sql: """
+        try db.run("""
                 INSERT INTO events(time_ns, kind, inode, parent, name, old_parent, old_name, version, actor)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+                """, [
                 time.nanoseconds, kind, inode, parent, name.map { Data($0) }, oldParent, oldName.map { Data($0) },
                 version, actor,
             ])
@@ -155,8 +146,7 @@ enum NamespaceQueries {
     }
 
     static func counts(_ db: Database) throws -> (inodes: Int64, liveInodes: Int64) {
-        let row = try Row.fetchOne(
-            db, sql: "SELECT (SELECT count(*) FROM inodes), (SELECT count(*) FROM inodes WHERE nlink > 0)")!
+        let row = try db.row("SELECT (SELECT count(*) FROM inodes), (SELECT count(*) FROM inodes WHERE nlink > 0)")!
         return (row[0], row[1])
     }
 }

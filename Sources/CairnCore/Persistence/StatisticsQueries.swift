@@ -3,9 +3,7 @@ internal import GRDB
 /// The SQL of `cairn status`.
 enum StatisticsQueries {
     static func collect(_ db: Database) throws -> StoreStatistics {
-        let row = try Row.fetchOne(
-            db,
-            sql: """
+        let row = try db.row("""
                 SELECT (SELECT count(*) FROM workspaces),
                        (SELECT count(*) FROM inodes WHERE nlink > 0 AND (mode & 61440) = 32768),
                        (SELECT count(*) FROM inodes),

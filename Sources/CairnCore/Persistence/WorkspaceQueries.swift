@@ -5,7 +5,7 @@ import Glibc
 /// The SQL of workspaces.
 enum WorkspaceQueries {
     static func all(_ db: Database) throws -> [Workspace] {
-        try Row.fetchAll(db, sql: "SELECT id, name, root, owner_uid, created_ns FROM workspaces ORDER BY name").map {
+        try db.rows("SELECT id, name, root, owner_uid, created_ns FROM workspaces ORDER BY name").map {
             Workspace(id: $0[0], name: $0[1], root: $0[2], owner: $0[3], created: Timestamp(nanoseconds: $0[4]))
         }
     }
@@ -15,13 +15,11 @@ enum WorkspaceQueries {
     }
 
     static func insert(_ db: Database, name: String, root: InodeID, owner: UInt32, time: Timestamp) throws -> Int64 {
-        try db.execute(
-            sql: "INSERT INTO workspaces(name, root, owner_uid, created_ns) VALUES (?, ?, ?, ?)",
-            arguments: [name, root, owner, time.nanoseconds])
+        try db.run("INSERT INTO workspaces(name, root, owner_uid, created_ns) VALUES (?, ?, ?, ?)", [name, root, owner, time.nanoseconds])
         return db.lastInsertedRowID
     }
 
     static func setWorkspace(_ db: Database, inode: InodeID, workspace: Int64) throws {
-        try db.execute(sql: "UPDATE inodes SET workspace = ? WHERE id = ?", arguments: [workspace, inode])
+        try db.run("UPDATE inodes SET workspace = ? WHERE id = ?", [workspace, inode])
     }
 }

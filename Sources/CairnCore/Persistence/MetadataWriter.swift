@@ -1,0 +1,146 @@
+import Foundation
+internal import GRDB
+import Glibc
+import Synchronization
+
+/// The one writer of the store, with group commit by write-behind: every operation runs at once
+/// in the writer's open transaction (so each sees all earlier ones, exactly and in order), and
+/// the transaction commits when an operation needs it to (close, fsync, rename, unlink: anything
+/// whose effect must survive a crash of the daemon once the caller returns), or at the latest
+/// `commitDelay` after it began. Operations that do not ask for a commit (create, mkdir,
+/// setattr, xattrs) return without one; a crash may lose them, as a kernel crash loses metadata
+/// nobody synced, but never out of order: a commit makes everything before it durable too.
+///
+/// Commits are `synchronous=NORMAL` (WAL): they survive a crash of the process. A durable commit
+/// (fsync) also fsyncs the WAL, so it survives a crash of the machine. Checkpoints run on their own
+/// connection in the background, never on the commit path.
+final class MetadataWriter: Sendable {
+    enum Commit {
+        /// Stay in the open transaction (committed within `commitDelay`).
+        case deferred
+        /// Committed before returning: survives a crash of the daemon.
+        case now
+        /// Committed and the WAL fsynced before returning: survives power loss.
+        case durable
+    }
+
+    static let commitDelay: Double = 0.005
+    /// Checkpoint once the WAL holds this many pages.
+    static let checkpointPages = 4000
+
+    private let pool: DatabasePool
+    private let walPath: String
+    private let checkpointer: DatabaseQueue
+    private let openedAt = Atomic<Int64>(0)  // 0: no transaction open
+    private let framesSinceCheckpoint = Atomic<Int>(0)
+    private let timerWake = DispatchSemaphore(value: 0)
+    private let stopping = Atomic<Bool>(false)
+    private let timerDone = DispatchSemaphore(value: 0)
+
+    init(pool: DatabasePool, path: String) throws {
+        self.pool = pool
+        self.walPath = path + "-wal"
+        var config = Configuration()
+        config.busyMode = .timeout(1)
+        checkpointer = try DatabaseQueue(path: path, configuration: config)
+        let thread = Thread { [self] in self.timerLoop() }
+        thread.name = "cairn-commit"
+        thread.start()
+    }
+
+    /// Runs `work` in its own savepoint of the open transaction; a throw undoes only its changes.
+    func perform<T>(_ commit: Commit, _ work: (Database) throws -> T) throws(FSError) -> T {
+        let value: T
+        do {
+            value = try pool.writeWithoutTransaction { db -> T in
+                if !db.isInsideTransaction {
+                    try db.beginTransaction(.immediate)
+                    openedAt.store(Int64(Timestamp.now().nanoseconds), ordering: .relaxed)
+                    timerWake.signal()
+                }
+                var result: T?
+                try db.inSavepoint {
+                    result = try work(db)
+                    return .commit
+                }
+                if commit != .deferred { try commitOpen(db) }
+                return result!
+            }
+        } catch {
+            throw FSError(database: error)
+        }
+        if commit == .durable { try syncLog() }
+        return value
+    }
+
+    /// Reads through the writer's connection, so the reader sees the open transaction.
+    func read<T>(_ work: (Database) throws -> T) throws(FSError) -> T {
+        do {
+            return try pool.writeWithoutTransaction(work)
+        } catch {
+            throw FSError(database: error)
+        }
+    }
+
+    /// Commits the open transaction, if any (shutdown).
+    func flush() throws(FSError) {
+        do {
+            try pool.writeWithoutTransaction { db in try commitOpen(db) }
+        } catch {
+            throw FSError(database: error)
+        }
+    }
+
+    func stop() {
+        try? flush()
+        stopping.store(true, ordering: .relaxed)
+        timerWake.signal()
+        timerDone.wait()
+        try? checkpointer.close()
+    }
+
+    private func commitOpen(_ db: Database) throws {
+        guard db.isInsideTransaction else { return }
+        try db.commit()
+        openedAt.store(0, ordering: .relaxed)
+    }
+
+    /// fsync of the WAL: every transaction committed so far reaches the disk.
+    private func syncLog() throws(FSError) {
+        let fd = Glibc.open(walPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }  // no WAL: everything is in the database file
+        defer { Glibc.close(fd) }
+        if Glibc.fsync(fd) != 0 { throw FSError.fromErrno(errno, "fsync the store's log") }
+    }
+
+    /// Commits a transaction left open for `commitDelay`, and checkpoints when the WAL is long.
+    private func timerLoop() {
+        while !stopping.load(ordering: .relaxed) {
+            timerWake.wait()
+            while !stopping.load(ordering: .relaxed) {
+                let opened = openedAt.load(ordering: .relaxed)
+                if opened == 0 { break }
+                let due = opened + Int64(Self.commitDelay * 1e9) - Timestamp.now().nanoseconds
+                if due > 0 {
+                    usleep(useconds_t(due / 1000 + 1))
+                    continue
+                }
+                try? pool.writeWithoutTransaction { db in
+                    // Commit only a transaction at least commitDelay old (not one begun since).
+                    let at = openedAt.load(ordering: .relaxed)
+                    if at != 0, Timestamp.now().nanoseconds - at >= Int64(Self.commitDelay * 1e9) {
+                        try commitOpen(db)
+                    }
+                }
+            }
+            checkpointIfLong()
+        }
+        timerDone.signal()
+    }
+
+    private func checkpointIfLong() {
+        var st = stat()
+        guard stat(walPath, &st) == 0, st.st_size > Self.checkpointPages * 4096 else { return }
+        _ = try? checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+    }
+}

@@ -1,0 +1,190 @@
+"""The benchmark behind scripts/bench: each phase on a Cairn mount and on a plain directory of the
+same disk, caches dropped before each phase, figures and ratios printed."""
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+MiB = 1 << 20
+
+
+def drop_caches():
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except OSError:
+        pass
+
+
+def timed(fn):
+    drop_caches()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def seq_write(path, size):
+    block = os.urandom(MiB)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for _ in range(size // MiB):
+        os.write(fd, block)
+    os.close(fd)
+
+
+def seq_read(path):
+    fd = os.open(path, os.O_RDONLY)
+    while os.read(fd, MiB):
+        pass
+    os.close(fd)
+
+
+def random_io(path, size, ops, write):
+    rng = random.Random(7)
+    block = os.urandom(4096)
+    fd = os.open(path, os.O_RDWR)
+    for _ in range(ops):
+        off = rng.randrange(size // 4096) * 4096
+        if write:
+            os.pwrite(fd, block, off)
+        else:
+            os.pread(fd, 4096, off)
+    os.close(fd)
+
+
+def small_files(top, n):
+    os.makedirs(top, exist_ok=True)
+    data = b"x" * 100
+    t0 = time.perf_counter()
+    for i in range(n):
+        fd = os.open(os.path.join(top, f"f{i}"), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    t1 = time.perf_counter()
+    for i in range(n):
+        os.stat(os.path.join(top, f"f{i}"))
+    t2 = time.perf_counter()
+    for i in range(n):
+        os.unlink(os.path.join(top, f"f{i}"))
+    t3 = time.perf_counter()
+    return n / (t1 - t0), n / (t2 - t1), n / (t3 - t2)
+
+
+def run(cmd, **kw):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
+
+
+class Target:
+    def __init__(self, name, path):
+        self.name, self.path = name, path
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cairn", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
+    args = ap.parse_args()
+
+    seq_size = (128 if args.quick else 1024) * MiB
+    rand_size = (64 if args.quick else 256) * MiB
+    rand_ops = 2000 if args.quick else 20000
+    n_small = 2000 if args.quick else 10000
+    n_many = 5000 if args.quick else 50000
+
+    base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
+    store, mnt, plain = (os.path.join(base, d) for d in ("store", "mnt", "plain"))
+    for d in (mnt, plain):
+        os.makedirs(d)
+    env = dict(os.environ, CAIRN_STORE=store)
+    run([args.cairn, "init"], env=env)
+    run([args.cairn, "mount", mnt], env=env)
+
+    # A real source tree as the tarball: the package checkouts the build fetched.
+    tarball = os.path.join(base, "src.tar")
+    checkouts = os.path.join(os.path.dirname(os.path.dirname(args.cairn)), "checkouts")
+    run(["tar", "-cf", tarball, "-C", checkouts, "."])
+    tar_mb = os.path.getsize(tarball) / MiB
+
+    def chunk_bytes():
+        out = subprocess.run([args.cairn, "status", "--json"], env=env, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)["statistics"]["chunkBytes"]
+
+    results = {}
+    try:
+        targets = [Target("plain", plain), Target("cairn", mnt)]
+        for t in targets:
+            r = results.setdefault(t.name, {})
+            big = os.path.join(t.path, "big")
+            r["seq_write_MBps"] = seq_size / MiB / timed(lambda: seq_write(big, seq_size))
+            r["seq_read_MBps"] = seq_size / MiB / timed(lambda: seq_read(big))
+            if t.name == "cairn":
+                before = chunk_bytes()
+                fd = os.open(big, os.O_WRONLY)
+                os.pwrite(fd, os.urandom(4096), seq_size // 2 + 12345)
+                os.close(fd)
+                r["rewrite_4k_new_chunk_bytes"] = chunk_bytes() - before
+            os.unlink(big)
+            rnd = os.path.join(t.path, "rnd")
+            seq_write(rnd, rand_size)
+            r["rand_write_4k_iops"] = rand_ops / timed(lambda: random_io(rnd, rand_size, rand_ops, True))
+            r["rand_read_4k_iops"] = rand_ops / timed(lambda: random_io(rnd, rand_size, rand_ops, False))
+            os.unlink(rnd)
+            drop_caches()
+            c, s, u = small_files(os.path.join(t.path, "small"), n_small)
+            r["create_per_s"], r["stat_per_s"], r["unlink_per_s"] = c, s, u
+            src = os.path.join(t.path, "src")
+            os.makedirs(src)
+            r["tar_extract_s"] = timed(lambda: run(["tar", "-xf", tarball, "-C", src]))
+            r["grep_r_s"] = timed(lambda: subprocess.run(["grep", "-r", "-c", "swift", src], stdout=subprocess.DEVNULL))
+            many = os.path.join(t.path, "many")
+            os.makedirs(many)
+
+            def create_many():
+                for i in range(n_many):
+                    d = os.path.join(many, str(i % 50))
+                    if i < 50:
+                        os.makedirs(d)
+                    with open(os.path.join(d, f"f{i}"), "wb") as f:
+                        f.write(b"y")
+
+            r["create_50k_s"] = timed(create_many)
+            r["create_50k_ok"] = sum(len(os.listdir(os.path.join(many, d))) for d in os.listdir(many)) == n_many
+    finally:
+        subprocess.run([args.cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+
+    plain_r, cairn_r = results["plain"], results["cairn"]
+    rows = [
+        ("sequential write 1 MiB blocks (MB/s)", "seq_write_MBps", "rate"),
+        ("sequential read 1 MiB blocks (MB/s)", "seq_read_MBps", "rate"),
+        ("random write 4 KiB (IOPS)", "rand_write_4k_iops", "rate"),
+        ("random read 4 KiB (IOPS)", "rand_read_4k_iops", "rate"),
+        ("create small files (/s)", "create_per_s", "rate"),
+        ("stat small files (/s)", "stat_per_s", "rate"),
+        ("unlink small files (/s)", "unlink_per_s", "rate"),
+        (f"extract source tarball, {tar_mb:.0f} MiB (s)", "tar_extract_s", "time"),
+        ("grep -r over it (s)", "grep_r_s", "time"),
+        (f"create {n_many} files (s)", "create_50k_s", "time"),
+    ]
+    print(f"{'phase':44} {'plain':>12} {'cairn':>12} {'cairn/plain':>12}")
+    for label, key, kind in rows:
+        p, c = plain_r[key], cairn_r[key]
+        ratio = c / p if p else float("nan")
+        suffix = "x time" if kind == "time" else ""
+        print(f"{label:44} {p:12.1f} {c:12.1f} {ratio:11.2f}{suffix}")
+    print(f"4 KiB rewrite in the middle of a {seq_size // MiB} MiB file stored {cairn_r['rewrite_4k_new_chunk_bytes']} new chunk bytes")
+    print(f"creating {n_many} files worked: {cairn_r['create_50k_ok']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
