@@ -9,7 +9,8 @@ extension FileSystem {
         let attrs = try store.read { db in try NamespaceQueries.requireInode(db, inode) }
         if attrs.isDirectory && flags & O_ACCMODE != O_RDONLY { throw FSError.isDirectory }
         let handle = try addHandle(inode: inode, flags: flags, caller: caller, regular: attrs.isRegular)
-        if attrs.isRegular, flags & O_TRUNC != 0, flags & O_ACCMODE != O_RDONLY {
+        // As Linux: O_TRUNC truncates even a read-only open (the kernel checked write permission).
+        if attrs.isRegular, flags & O_TRUNC != 0 {
             do {
                 try truncate(handle: handle, to: 0)
             } catch {
