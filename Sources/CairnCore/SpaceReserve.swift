@@ -1,10 +1,26 @@
 import Glibc
 
-/// A file of reserved space in the store. When the disk fills, operations that must still work
-/// (unlink, rmdir, rename: the way out of a full disk) give the reserve back and retry, so the
-/// database has room for their transaction. It is recreated once space is free again.
+/// Room kept for the database on a filling disk. New file data is refused (ENOSPC) once less
+/// than `reserveBytes` is free, so metadata commits (which also carry the creates and renames
+/// already answered) still fit; and a reserve file of the same size is given back when even
+/// they fail, so unlink, rmdir and rename (the way out of a full disk) keep working.
 extension Store {
     static let reserveBytes = 16 << 20
+    static let spaceCheckInterval: Int64 = 50_000_000  // ns
+
+    /// Whether new file data may be written: at least `reserveBytes` free on the store's disk.
+    /// The answer is cached for `spaceCheckInterval` (a statvfs per write would cost too much).
+    func hasRoomForData() -> Bool {
+        let now = Timestamp.now().nanoseconds
+        if let cached = spaceCheck.withLock({ c in now - c.at < Self.spaceCheckInterval ? c.room : nil }) {
+            return cached
+        }
+        var vfs = statvfs()
+        let room = statvfs(path, &vfs) != 0 || UInt64(vfs.f_bavail) * UInt64(vfs.f_frsize) >= UInt64(Self.reserveBytes)
+        spaceCheck.withLock { $0 = (now, room) }
+        return room
+    }
+
     var reservePath: String { path + "/reserve" }
 
     /// Makes sure the reserve exists (best effort: on a full disk it stays absent).

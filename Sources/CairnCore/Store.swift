@@ -24,6 +24,8 @@ public final class Store: Sendable {
     let descriptors: DescriptorCache
     let staging: StagingArea
     let unsyncedBlobs = Atomic<Bool>(false)
+    /// The last free-space check: when, and whether there was room for data (SpaceReserve).
+    let spaceCheck = Mutex<(at: Int64, room: Bool)>((0, true))
 
     var databasePath: String { path + "/cairn.db" }
     var stagingPath: String { path + "/staging" }

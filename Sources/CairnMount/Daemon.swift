@@ -100,9 +100,20 @@ public final class Daemon: Sendable {
         if remaining == 0 { done.signal() }
     }
 
-    /// Blocks until the last session ends, then commits, closes the store and releases the lock.
+    /// How long a shutdown waits for programs to close files on lazily unmounted sessions
+    /// before it ends them (their data is committed already).
+    static let shutdownGrace: Double = 3
+
+    /// Blocks until the last session ends (or, after a shutdown, until the grace period is
+    /// over), then commits, closes the store and releases the lock.
     public func wait() {
-        done.wait()
+        var stoppedAt: Date?
+        while done.wait(timeout: .now() + 0.2) == .timedOut {
+            guard stopping.load(ordering: .relaxed) else { continue }
+            let since = stoppedAt ?? Date()
+            stoppedAt = since
+            if Date().timeIntervalSince(since) > Self.shutdownGrace { break }
+        }
         fs.commitAll()
         store.close()
         unlink(store.path + "/daemon.sock")

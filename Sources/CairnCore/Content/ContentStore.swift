@@ -81,7 +81,14 @@ final class ContentStore: Sendable {
         if let result = try chunk.withMemory({ bytes throws(FSError) in try storeBytes(bytes, durable: durable) }) {
             return result
         }
-        guard let path = chunk.filePath else { return nil }
+        guard let path = chunk.filePath, !chunk.onlyZeros else { return nil }
+        if length > store.inlineThreshold, let digest = chunk.takeDigest() {
+            // Hashed while it was written: move the file into the blob store without reading it.
+            store.descriptors.forget(path)
+            try store.blobs.adopt(digest, file: path, durable: durable)
+            chunk.releaseFile()
+            return StoredChunk(ref: ChunkRef(digest: digest, length: length, inline: false), inlineData: nil)
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
         defer { buffer.deallocate() }
         let got = try store.descriptors.with(path, flags: O_RDWR) { fd throws(FSError) in

@@ -11,6 +11,11 @@ final class StagedChunk {
     private var capacity = 0
     private(set) var filePath: String?
     private let staging: StagingArea
+    /// The digest of bytes [0, length) kept up to date while the chunk is written front to back
+    /// (the common case: streaming writes), so a commit need not read the chunk back to hash it.
+    private var runningDigest: DigestBuilder? = DigestBuilder()
+    /// Every byte written so far was zero: the chunk is a hole.
+    private(set) var onlyZeros = true
 
     init(staging: StagingArea) { self.staging = staging }
 
@@ -30,9 +35,22 @@ final class StagedChunk {
         }
         filePath = nil
         length = 0
+        runningDigest = nil
+    }
+
+    /// The digest of the staged bytes, if it was computed while they were written.
+    func takeDigest() -> BlobDigest? {
+        defer { runningDigest = nil }
+        return runningDigest?.finish()
     }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: Int) throws(FSError) {
+        if onlyZeros && !isAllZero(data) { onlyZeros = false }
+        if offset == length {
+            runningDigest?.update(data)
+        } else {
+            runningDigest = nil
+        }
         let end = offset + data.count
         if filePath == nil, end <= staging.memoryLimit, growMemory(to: end) {
             let base = memory!
@@ -66,6 +84,7 @@ final class StagedChunk {
 
     func truncate(to newLength: Int) throws(FSError) {
         guard newLength < length else { return }
+        runningDigest = nil
         if let filePath {
             try staging.descriptors.with(filePath, flags: O_RDWR) { fd throws(FSError) in
                 if ftruncate(fd, off_t(newLength)) != 0 { throw FSError.fromErrno(errno, "truncate staging") }

@@ -52,6 +52,7 @@ extension FileSystem {
         let handle = try handle(id)
         guard let file = handle.file else { throw FSError.isDirectory }
         guard handle.writable else { throw FSError.badHandle }
+        guard store.hasRoomForData() else { throw FSError.noSpace }
         file.lock.lock()
         defer { file.lock.unlock() }
         try file.write(data, at: handle.append ? file.size : offset, time: Timestamp.now())
@@ -103,6 +104,7 @@ extension FileSystem {
             }
             return
         }
+        if !file.staged.isEmpty, !store.hasRoomForData() { throw FSError.noSpace }
         if durable { store.syncPendingBlobs() }
         let stored = try file.storeStaged(durable: durable)
         if !durable && stored.contains(where: { !$0.ref.inline }) { store.noteUnsyncedBlobs() }

@@ -1,0 +1,149 @@
+"""The CLI and the daemon's lifecycle: mount errors, a second mount joining the daemon, SIGTERM,
+history commands, actors."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from cairnfs import CAIRN, CairnMount, MountedTestCase, run
+
+
+class MountErrorTests(unittest.TestCase):
+    def setUp(self):
+        self.m = CairnMount()
+        self.addCleanup(self.m.close)
+
+    def mount_error(self, target):
+        r = self.m.cairn("mount", target, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        return r.stderr
+
+    def test_missing_mountpoint(self):
+        self.assertIn("does not exist", self.mount_error(os.path.join(self.m.base, "nope")))
+
+    def test_mountpoint_not_a_directory(self):
+        f = os.path.join(self.m.base, "file")
+        open(f, "w").close()
+        self.assertIn("not a directory", self.mount_error(f))
+
+    def test_already_mounted(self):
+        self.assertIn("already a mountpoint", self.mount_error(self.m.path))
+
+    def test_unknown_option(self):
+        other = os.path.join(self.m.base, "other")
+        os.mkdir(other)
+        r = self.m.cairn("mount", other, "-o", "bogus_option", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("unknown mount option 'bogus_option'", r.stderr)
+
+    def test_not_permitted_for_an_unprivileged_user(self):
+        other = os.path.join(self.m.base, "other")
+        os.mkdir(other)
+        # A user who owns neither the store nor the mountpoint cannot mount.
+        r = subprocess.run(
+            ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", CAIRN, "mount", "--store",
+             self.m.store, other], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(r.stderr.startswith("cairn: "), r.stderr)
+
+    def test_missing_store(self):
+        r = run(CAIRN, "status", "--store", os.path.join(self.m.base, "nostore"), check=False)
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("cairn init", r.stderr)
+
+
+class DaemonTests(unittest.TestCase):
+    def test_second_mount_joins_the_running_daemon(self):
+        with CairnMount() as m:
+            m.cairn("workspace", "create", "team")
+            second = os.path.join(m.base, "team")
+            os.mkdir(second)
+            r = m.cairn("mount", second, "--workspace", "team")
+            self.assertIn("joined the running daemon", r.stdout)
+            status = json.loads(m.cairn("status", "--json").stdout)
+            self.assertEqual(len(status["daemon"]["mounts"]), 2)
+            with open(os.path.join(second, "t.txt"), "w") as f:
+                f.write("team file\n")
+            self.assertFalse(os.path.exists(m.p("t.txt")), "workspaces are separate trees")
+            m.cairn("unmount", second)
+            status = json.loads(m.cairn("status", "--json").stdout)
+            self.assertEqual([x["mountpoint"] for x in status["daemon"]["mounts"]], [os.path.realpath(m.path)])
+            self.assertEqual(m.cairn("cat", "t.txt", "--workspace", "team").stdout, "team file\n")
+
+    def test_sigterm_commits_open_files_and_unmounts(self):
+        with CairnMount() as m:
+            f = open(m.p("open.txt"), "w")
+            f.write("written, never closed\n")
+            f.flush()  # in the daemon now, but no close: no version yet
+            pid = m.daemon_pid()
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not os.path.exists(f"/proc/{pid}"):
+                    break
+                time.sleep(0.05)
+            self.assertFalse(os.path.exists(f"/proc/{pid}"), "the daemon did not exit on SIGTERM")
+            try:
+                f.close()
+            except OSError:
+                pass
+            m.detach()
+            m.mount()
+            with open(m.p("open.txt")) as g:
+                self.assertEqual(g.read(), "written, never closed\n")
+
+
+class HistoryCommandTests(MountedTestCase):
+    def test_log_and_cat_show_every_version_with_its_actor(self):
+        path = self.p("notes.md")
+        subprocess.run(["sh", "-c", f"echo one > {path}"], check=True, env=dict(os.environ, CAIRN_AGENT="agent-a"))
+        subprocess.run(["sh", "-c", f"echo two > {path}.tmp && mv {path}.tmp {path}"], check=True,
+                       env=dict(os.environ, CAIRN_AGENT="agent-b"))
+        log = json.loads(self.m.cairn("log", path, "--json").stdout)
+        writes = [v for v in log if v["size"] > 0]
+        self.assertEqual([v["actor"] for v in writes], ["agent-b", "agent-a"])
+        self.assertEqual(self.m.cairn("cat", path, "--version", str(writes[1]["version"])).stdout, "one\n")
+        self.assertEqual(self.m.cairn("cat", path).stdout, "two\n")
+        os.unlink(path)
+        log = json.loads(self.m.cairn("log", "notes.md", "--json").stdout)
+        self.assertGreaterEqual(len([v for v in log if v["size"] > 0]), 2)
+
+    def test_status_reports_store_figures(self):
+        with open(self.p("a"), "wb") as f:
+            f.write(os.urandom(3 << 20))
+        with open(self.p("b"), "wb") as f, open(self.p("a"), "rb") as g:
+            f.write(g.read())
+        stats = json.loads(self.m.cairn("status", "--json").stdout)["statistics"]
+        self.assertEqual(stats["liveFiles"], 2)
+        self.assertEqual(stats["chunkBytes"], 3 << 20, "the copy is deduplicated")
+        self.assertGreaterEqual(stats["dedupRatio"], 2.0)
+
+
+class LargeFileTests(MountedTestCase):
+    def test_files_over_4_gib_and_o_direct(self):
+        path = self.p("big")
+        with open(path, "wb") as f:
+            f.seek(5 << 30)
+            f.write(b"tail of a 5 GiB file")
+        self.assertEqual(os.stat(path).st_size, (5 << 30) + 20)
+        with open(path, "rb") as f:
+            f.seek(5 << 30)
+            self.assertEqual(f.read(), b"tail of a 5 GiB file")
+            f.seek(1 << 30)
+            self.assertEqual(f.read(16), b"\0" * 16)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+        try:
+            import mmap
+            buf = mmap.mmap(-1, 4096)
+            os.lseek(fd, 5 << 30, os.SEEK_SET)
+            n = os.readv(fd, [buf])
+            self.assertEqual(buf[:20], b"tail of a 5 GiB file")
+            self.assertEqual(n, 20)
+        finally:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    unittest.main()
