@@ -29,6 +29,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "CairnTestSupport", dependencies: ["CairnCore"]),
-        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTestSupport"]),
+        .testTarget(
+            name: "CairnCoreTests",
+            dependencies: ["CairnCore", "CairnTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

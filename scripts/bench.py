@@ -29,11 +29,14 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def seq_write(path, size):
-    block = os.urandom(MiB)
+def seq_write(path, size, sync=False):
+    block = bytearray(os.urandom(MiB))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    for _ in range(size // MiB):
+    for i in range(size // MiB):
+        block[:8] = i.to_bytes(8, "little")  # every block distinct: no deduplication
         os.write(fd, block)
+    if sync:
+        os.fsync(fd)
     os.close(fd)
 
 
@@ -123,6 +126,7 @@ def main():
             r = results.setdefault(t.name, {})
             big = os.path.join(t.path, "big")
             r["seq_write_MBps"] = seq_size / MiB / timed(lambda: seq_write(big, seq_size))
+            r["seq_write_fsync_MBps"] = seq_size / MiB / timed(lambda: seq_write(big, seq_size, sync=True))
             r["seq_read_MBps"] = seq_size / MiB / timed(lambda: seq_read(big))
             if t.name == "cairn":
                 before = chunk_bytes()
@@ -162,6 +166,7 @@ def main():
     plain_r, cairn_r = results["plain"], results["cairn"]
     rows = [
         ("sequential write 1 MiB blocks (MB/s)", "seq_write_MBps", "rate"),
+        ("sequential write + fsync (MB/s)", "seq_write_fsync_MBps", "rate"),
         ("sequential read 1 MiB blocks (MB/s)", "seq_read_MBps", "rate"),
         ("random write 4 KiB (IOPS)", "rand_write_4k_iops", "rate"),
         ("random read 4 KiB (IOPS)", "rand_read_4k_iops", "rate"),

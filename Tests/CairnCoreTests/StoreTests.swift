@@ -1,6 +1,7 @@
 import CairnCore
 import CairnTestSupport
 import Foundation
+import GRDB
 import Testing
 
 @Suite struct StoreTests {
@@ -24,5 +25,60 @@ import Testing
     @Test func refusesASecondInitOnTheSameDirectory() throws {
         let t = try TemporaryStore()
         #expect(throws: StoreError.self) { try Store.create(at: t.store.path, owner: (0, 0)) }
+    }
+
+    @Test func refusesANewerFormatAndUnknownFeatures() throws {
+        let t = try TemporaryStore()
+        t.store.close()
+        let db = try DatabaseQueue(path: t.store.path + "/cairn.db")
+        try db.write { try $0.execute(sql: "UPDATE meta SET value = '99' WHERE key = 'format_version'") }
+        #expect { _ = try Store.open(at: t.store.path) } throws: { "\($0)".contains("newer than this cairn supports") }
+        try db.write {
+            try $0.execute(sql: "UPDATE meta SET value = '1' WHERE key = 'format_version'")
+            try $0.execute(sql: "UPDATE meta SET value = 'time-travel' WHERE key = 'features_incompatible'")
+        }
+        #expect { _ = try Store.open(at: t.store.path) } throws: { "\($0)".contains("time-travel") }
+        try db.close()
+    }
+
+    @Test func refusesACorruptDatabaseWithAClearMessage() throws {
+        let t = try TemporaryStore()
+        t.store.close()
+        let path = t.store.path + "/cairn.db"
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: path))
+        #expect { _ = try Store.open(at: t.store.path) } throws: { "\($0)".contains("damaged") }
+    }
+
+    @Test func fsckFindsAFlippedByteAMissingChunkAndADanglingEntry() throws {
+        let t = try TemporaryStore()
+        let big = pseudoRandomBytes(3 * t.store.chunkSize, seed: 9)
+        try t.fs.writeFile(t.root, "big", big)
+        #expect(try t.store.check().isEmpty)
+        let blobs = t.store.path + "/blobs"
+        var files: [String] = []
+        for dir in try FileManager.default.contentsOfDirectory(atPath: blobs) where dir.count == 2 {
+            files += try FileManager.default.contentsOfDirectory(atPath: blobs + "/" + dir).map { blobs + "/" + dir + "/" + $0 }
+        }
+        #expect(files.count == 3)
+        // Flip one byte of the first blob, remove the second.
+        chmod(files[0], 0o644)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: files[0]))
+        bytes[100] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: files[0]))
+        try FileManager.default.removeItem(atPath: files[1])
+        let problems = try t.store.check()
+        let corrupt = problems.filter { $0.kind == .corruptChunk }
+        let missing = problems.filter { $0.kind == .missingChunk }
+        #expect(corrupt.count == 1 && corrupt[0].detail.contains(URL(fileURLWithPath: files[0]).lastPathComponent))
+        #expect(missing.count == 1 && missing[0].detail.contains(URL(fileURLWithPath: files[1]).lastPathComponent))
+        #expect(missing[0].versions.count >= 1)
+        t.store.close()
+        let db = try DatabaseQueue(path: t.store.path + "/cairn.db")
+        try db.write { try $0.execute(sql: "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, x'6768', 999999, 1)", arguments: [t.root]) }
+        try db.close()
+        let reopened = try Store.open(at: t.store.path, readOnly: true)
+        defer { reopened.close() }
+        #expect(try reopened.check(verifyBlobs: false).contains { $0.kind == .danglingEntry && $0.detail.contains("999999") })
     }
 }

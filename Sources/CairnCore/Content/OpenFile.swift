@@ -196,9 +196,12 @@ final class OpenFile: @unchecked Sendable {
     /// stored are returned so the caller can record them in the same transaction as the version.
     func storeStaged(durable: Bool) throws(FSError) -> [ContentStore.StoredChunk] {
         var stored: [ContentStore.StoredChunk] = []
+        // Many chunk files are made durable by one syncfs rather than two fsyncs each.
+        let syncAtEnd = durable && staged.values.filter { $0.filePath != nil }.count > 4
+        defer { if syncAtEnd { content.store.syncFilesystem() } }
         for index in staged.keys.sorted() {
             let chunk = staged[index]!
-            if let result = try content.store(chunk, durable: durable) {
+            if let result = try content.store(chunk, durable: durable && !syncAtEnd) {
                 manifest.chunks[index] = result.ref
                 stored.append(result)
             } else {

@@ -266,6 +266,11 @@ extension Store {
 
     func syncPendingBlobs() {
         guard unsyncedBlobs.exchange(false, ordering: .relaxed) else { return }
+        syncFilesystem()
+    }
+
+    /// Everything written to the store's filesystem reaches the disk (syncfs).
+    func syncFilesystem() {
         let fd = Glibc.open(path + "/blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = systemSyncfs(fd)

@@ -91,7 +91,9 @@ final class MetadataWriter: Sendable {
         }
     }
 
+    /// Commits, then ends the commit timer. Safe to call more than once.
     func stop() {
+        guard !stopping.load(ordering: .relaxed) else { return }
         try? flush()
         stopping.store(true, ordering: .relaxed)
         timerWake.signal()
