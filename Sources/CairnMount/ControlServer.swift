@@ -1,11 +1,14 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// Serves the control protocol on `<store>/daemon.sock`, one thread per connection (the CLI opens
 /// one connection per command, so there are few).
 public final class ControlServer: Sendable {
     private let daemon: Daemon
     private let fd: Int32
+    /// Requests being answered: the daemon must not exit before an unmount's answer is sent.
+    private let inFlight = Atomic<Int>(0)
 
     public init(daemon: Daemon) throws {
         self.daemon = daemon
@@ -20,6 +23,11 @@ public final class ControlServer: Sendable {
         thread.start()
     }
 
+    /// Waits (up to 2 s) until every request received has been answered.
+    public func drain() {
+        for _ in 0..<200 where inFlight.load(ordering: .relaxed) > 0 { usleep(10_000) }
+    }
+
     private func acceptLoop() {
         while true {
             let client = accept(fd, nil, nil)
@@ -27,8 +35,12 @@ public final class ControlServer: Sendable {
                 if errno == EINTR { continue }
                 return
             }
+            inFlight.wrappingAdd(1, ordering: .relaxed)
             let thread = Thread { [self] in
-                defer { close(client) }
+                defer {
+                    close(client)
+                    inFlight.wrappingSubtract(1, ordering: .relaxed)
+                }
                 guard let line = UnixSocket.readLine(client) else { return }
                 let response = self.handle(line, peer: UnixSocket.peer(client))
                 let data = (try? JSONEncoder().encode(response)) ?? Data("{\"ok\":false}".utf8)

@@ -83,6 +83,7 @@ struct Mount: ParsableCommand {
         signalReady("ok")
         if readyFd != nil { FileHandle.standardError.write(Data("cairn daemon \(getpid()) serving \(request.mountpoint!)\n".utf8)) }
         daemon.wait()
+        server.drain()
         withExtendedLifetime(signals) {}
     }
 
