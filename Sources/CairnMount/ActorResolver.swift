@@ -11,7 +11,13 @@ final class ActorResolver: Sendable {
     private struct Known {
         var startTime: UInt64
         var actor: String?
+        /// When the start time was last confirmed; within `trust` it is not read again.
+        var checked: Int64
     }
+
+    /// A pid seen less than this long ago is taken to be the same process (a pid is not reused
+    /// that fast), which spares a read of /proc per request.
+    private static let trust: Int64 = 1_000_000_000
 
     private let mountActor: String?
     private let cache = Mutex<[Int32: Known]>([:])
@@ -26,12 +32,19 @@ final class ActorResolver: Sendable {
     }
 
     private func agent(of pid: Int32) -> String? {
+        let now = Timestamp.now().nanoseconds
+        let known = cache.withLock { $0[pid] }
+        if let known, now - known.checked < Self.trust { return known.actor }
         let start = Self.startTime(pid)
-        if let known = cache.withLock({ $0[pid] }), known.startTime == start { return known.actor }
-        let actor = Self.readAgent(pid)
+        let actor: String?
+        if let known, known.startTime == start {
+            actor = known.actor
+        } else {
+            actor = Self.readAgent(pid)
+        }
         cache.withLock { c in
             if c.count > 4096 { c.removeAll() }
-            c[pid] = Known(startTime: start, actor: actor)
+            c[pid] = Known(startTime: start, actor: actor, checked: now)
         }
         return actor
     }

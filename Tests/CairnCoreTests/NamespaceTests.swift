@@ -90,3 +90,28 @@ import Testing
         #expect(try t.fs.listxattr(f.id) == [name("user.k")])
     }
 }
+
+@Suite struct ListingTests {
+    @Test func cookiesStayValidWhileTheDirectoryChanges() throws {
+        let t = try TemporaryStore()
+        for i in 0..<100 { _ = try t.fs.mknod(parent: t.root, name: Array("f\(i)".utf8), mode: S_IFREG | 0o644, rdev: 0, caller: .tester) }
+        let first = try t.fs.list(directory: t.root, after: 0, limit: 40)
+        // Between two pages: remove names already listed and not yet listed, add new ones.
+        for i in [0, 10, 50, 60] { try t.fs.unlink(parent: t.root, name: Array("f\(i)".utf8), caller: .tester) }
+        for i in 100..<105 { _ = try t.fs.mknod(parent: t.root, name: Array("f\(i)".utf8), mode: S_IFREG | 0o644, rdev: 0, caller: .tester) }
+        var rest: [DirectoryEntry] = []
+        var cookie = first.last!.cookie
+        while true {
+            let page = try t.fs.list(directory: t.root, after: cookie, limit: 7)
+            guard let last = page.last else { break }
+            rest += page
+            cookie = last.cookie
+        }
+        let names = (first + rest).map { String(decoding: $0.name, as: UTF8.self) }
+        #expect(Set(names).count == names.count, "no entry is listed twice")
+        let untouched = (0..<100).filter { ![0, 10, 50, 60].contains($0) }.map { "f\($0)" }
+        #expect(Set(untouched).isSubset(of: Set(names)), "every entry present throughout is listed")
+        #expect(!names.contains("f50") && !names.contains("f60"), "entries removed before they were reached are not")
+        #expect(Set((100..<105).map { "f\($0)" }).isSubset(of: Set(names)))
+    }
+}

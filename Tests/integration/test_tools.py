@@ -3,6 +3,7 @@ import hashlib
 import mmap
 import os
 import sqlite3
+import stat
 import subprocess
 import threading
 import unittest
@@ -99,6 +100,22 @@ class ToolTests(MountedTestCase):
         self.assertIn('user.color="blue"', listing)
         run("setfattr", "-x", "user.color", path)
         self.assertNotEqual(run("getfattr", "-n", "user.color", path, check=False).returncode, 0)
+
+    def test_special_files_as_root(self):
+        os.mkfifo(self.p("fifo"))
+        os.mknod(self.p("null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(self.p("sock"))
+        s.close()
+        self.assertTrue(stat.S_ISFIFO(os.stat(self.p("fifo")).st_mode))
+        st = os.stat(self.p("null"))
+        self.assertTrue(stat.S_ISCHR(st.st_mode))
+        self.assertEqual((os.major(st.st_rdev), os.minor(st.st_rdev)), (1, 3))
+        self.assertTrue(stat.S_ISSOCK(os.stat(self.p("sock")).st_mode))
+        # Mounts are nodev (libfuse's default for safety), so the node cannot be opened as a device.
+        with self.assertRaises(PermissionError):
+            open(self.p("null"), "wb")
 
     def test_shared_mmap_read_and_write(self):
         path = self.p("m")
