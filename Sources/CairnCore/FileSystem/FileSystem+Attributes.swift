@@ -27,6 +27,10 @@ extension FileSystem {
         file?.lock.lock()
         defer { file?.lock.unlock() }
         let openMtime = file?.mtime
+        // A file with uncommitted content gets its version at close, with these attributes; a
+        // version of its own would only repeat the last one (tar sets mode, owner and times on
+        // every file it writes).
+        let ridesOnContent = file?.modified ?? false
         let cause = changes.mode != nil ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
         let updated = try store.write(.deferred) { db -> InodeAttributes in
             let current = try NamespaceQueries.requireInode(db, inode)
@@ -37,14 +41,16 @@ extension FileSystem {
                 atime: Self.resolve(changes.atime, current.atime, now: now), mtime: mtime, ctime: now)
             try NamespaceQueries.updateAttributes(db, inode, update)
             let seq = try NamespaceQueries.recordEvent(db, kind: "attr", inode: inode, actor: caller.actor, time: now)
-            try ContentQueries.recordAttributeVersion(db, inode: inode, seq: seq, actor: caller.actor, cause: cause)
+            if !ridesOnContent {
+                try ContentQueries.recordAttributeVersion(db, inode: inode, seq: seq, actor: caller.actor, cause: cause)
+            }
             return try NamespaceQueries.requireInode(db, inode)
         }
         if let file {
             file.mtime = updated.mtime
             file.ctime = updated.ctime
-            // The attribute version is now current; the write session continues in a new one.
-            file.sessionVersion = nil
+            // An attribute version is now current; the write session continues in a new one.
+            if !ridesOnContent { file.sessionVersion = nil }
         }
         return updated
     }

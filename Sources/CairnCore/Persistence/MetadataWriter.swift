@@ -58,13 +58,19 @@ final class MetadataWriter: Sendable {
                     openedAt.store(Int64(Timestamp.now().nanoseconds), ordering: .relaxed)
                     timerWake.signal()
                 }
-                var result: T?
-                try db.inSavepoint {
+                // The savepoint statements are cached: this runs for every operation.
+                try db.run("SAVEPOINT operation")
+                let result: T
+                do {
                     result = try work(db)
-                    return .commit
+                } catch {
+                    try db.run("ROLLBACK TO SAVEPOINT operation")
+                    try db.run("RELEASE SAVEPOINT operation")
+                    throw error
                 }
+                try db.run("RELEASE SAVEPOINT operation")
                 if commit != .deferred { try commitOpen(db) }
-                return result!
+                return result
             }
         } catch {
             throw FSError(database: error)
