@@ -44,8 +44,10 @@ final class CairnFilesystem: FuseOperations {
 
     func caller(_ req: borrowing FuseRequest) -> Caller {
         let ctx = req.context
+        // Supplementary groups cost a read of /proc per request; root needs none (it may keep
+        // any group), so they are read only for other users.
         return Caller(
-            uid: ctx.uid, gid: ctx.gid, pid: ctx.pid, groups: req.supplementaryGroups,
+            uid: ctx.uid, gid: ctx.gid, pid: ctx.pid, groups: ctx.uid == 0 ? [] : req.supplementaryGroups,
             actor: actors.actor(pid: ctx.pid, uid: ctx.uid))
     }
 

@@ -11,9 +11,11 @@ final class StagedChunk {
     private var capacity = 0
     private(set) var filePath: String?
     private let staging: StagingArea
-    /// The digest of bytes [0, length) kept up to date while the chunk is written front to back
-    /// (the common case: streaming writes), so a commit need not read the chunk back to hash it.
-    private var runningDigest: DigestBuilder? = DigestBuilder()
+    /// Bytes [0, length) were all written in order (the common case: streaming writes).
+    private var sequential = true
+    /// The digest of a chunk in a file, hashed while it is written in order, so a commit need
+    /// not read the chunk back to hash it. Small chunks in memory are hashed at commit instead.
+    private var digest: BackgroundDigest?
     /// Every byte written so far was zero: the chunk is a hole.
     private(set) var onlyZeros = true
 
@@ -35,21 +37,20 @@ final class StagedChunk {
         }
         filePath = nil
         length = 0
-        runningDigest = nil
+        digest = nil
     }
 
     /// The digest of the staged bytes, if it was computed while they were written.
     func takeDigest() -> BlobDigest? {
-        defer { runningDigest = nil }
-        return runningDigest?.finish()
+        defer { digest = nil }
+        return sequential ? digest?.finish() : nil
     }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: Int) throws(FSError) {
         if onlyZeros && !isAllZero(data) { onlyZeros = false }
-        if offset == length {
-            runningDigest?.update(data)
-        } else {
-            runningDigest = nil
+        if offset != length && sequential {
+            sequential = false
+            digest?.invalidate()
         }
         let end = offset + data.count
         if filePath == nil, end <= staging.memoryLimit, growMemory(to: end) {
@@ -63,6 +64,7 @@ final class StagedChunk {
         try staging.descriptors.with(path, flags: O_RDWR) { fd throws(FSError) in
             try writeAll(fd, data, offset: offset)
         }
+        if sequential { digest?.append(data) }
         length = max(length, end)
     }
 
@@ -84,7 +86,8 @@ final class StagedChunk {
 
     func truncate(to newLength: Int) throws(FSError) {
         guard newLength < length else { return }
-        runningDigest = nil
+        sequential = false
+        digest = nil
         if let filePath {
             try staging.descriptors.with(filePath, flags: O_RDWR) { fd throws(FSError) in
                 if ftruncate(fd, off_t(newLength)) != 0 { throw FSError.fromErrno(errno, "truncate staging") }
@@ -127,6 +130,11 @@ final class StagedChunk {
             if let memory, length > 0 {
                 try writeAll(fd, UnsafeRawBufferPointer(start: memory, count: length), offset: 0)
             }
+        }
+        if sequential {
+            let d = BackgroundDigest()
+            if let memory, length > 0 { d.append(UnsafeRawBufferPointer(start: memory, count: length)) }
+            digest = d
         }
         if let memory {
             memory.deallocate()
