@@ -29,3 +29,31 @@ struct PathArgument {
         }
     }
 }
+
+/// A path's history read from a store opened for reading: what `cairn log` and `cairn cat` share.
+struct PathHistory {
+    let store: Store
+    let fs: FileSystem
+    let target: PathArgument
+    let versions: [VersionRecord]
+
+    /// Opens the store and reads the history; the caller closes `store`.
+    init(_ path: String, workspace: String?, storeOptions: StoreOptions) throws {
+        target = PathArgument(path, workspace: workspace)
+        store = try storeOptions.openReadOnly()
+        do {
+            fs = try FileSystem(readOnly: store)
+            let ws = try store.workspace(named: target.workspace)
+            do {
+                versions = try fs.history(of: target.relative, in: ws)
+            } catch .notFound {
+                throw CLIError(message: "no history for '\(target.relative)' in workspace '\(ws.name)'")
+            } catch {
+                throw error as any Error
+            }
+        } catch {
+            store.close()
+            throw error
+        }
+    }
+}

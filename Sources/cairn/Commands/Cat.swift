@@ -14,17 +14,9 @@ struct Cat: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let target = PathArgument(path, workspace: workspace)
-            let store = try storeOptions.openReadOnly()
-            defer { store.close() }
-            let fs = try FileSystem(readOnly: store)
-            let ws = try store.workspace(named: target.workspace)
-            let history: [VersionRecord]
-            do {
-                history = try fs.history(of: target.relative, in: ws)
-            } catch FSError.notFound {
-                throw CLIError(message: "no history for '\(target.relative)' in workspace '\(ws.name)'")
-            }
+            let found = try PathHistory(path, workspace: workspace, storeOptions: storeOptions)
+            defer { found.store.close() }
+            let (fs, target, history) = (found.fs, found.target, found.versions)
             let chosen: VersionRecord
             if let version {
                 guard let v = history.first(where: { $0.id == version }) else {

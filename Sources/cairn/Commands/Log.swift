@@ -29,18 +29,9 @@ struct Log: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let target = PathArgument(path, workspace: workspace)
-            let store = try storeOptions.openReadOnly()
-            defer { store.close() }
-            let fs = try FileSystem(readOnly: store)
-            let ws = try store.workspace(named: target.workspace)
-            let versions: [VersionRecord]
-            do {
-                versions = try fs.history(of: target.relative, in: ws)
-            } catch FSError.notFound {
-                throw CLIError(message: "no history for '\(target.relative)' in workspace '\(ws.name)'")
-            }
-            let rows = versions.map {
+            let found = try PathHistory(path, workspace: workspace, storeOptions: storeOptions)
+            defer { found.store.close() }
+            let rows = found.versions.map {
                 Row(
                     version: $0.id, seq: $0.seq, time: isoTime($0.time), size: $0.size, actor: $0.actor, cause: $0.cause,
                     inode: $0.inode, mode: String($0.mode & 0o7777, radix: 8))
