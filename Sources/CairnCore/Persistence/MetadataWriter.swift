@@ -133,12 +133,18 @@ final class MetadataWriter: Sendable {
                     usleep(useconds_t(due / 1000 + 1))
                     continue
                 }
-                try? pool.writeWithoutTransaction { db in
-                    // Commit only a transaction at least commitDelay old (not one begun since).
-                    let at = openedAt.load(ordering: .relaxed)
-                    if at != 0, Timestamp.now().nanoseconds - at >= Int64(Self.commitDelay * 1e9) {
-                        try commitOpen(db)
+                do {
+                    try pool.writeWithoutTransaction { db in
+                        // Commit only a transaction at least commitDelay old (not one begun since).
+                        let at = openedAt.load(ordering: .relaxed)
+                        if at != 0, Timestamp.now().nanoseconds - at >= Int64(Self.commitDelay * 1e9) {
+                            try commitOpen(db)
+                        }
                     }
+                } catch {
+                    // Nobody waits on this commit: say it where the operator looks (daemon.log).
+                    openedAt.store(0, ordering: .relaxed)
+                    FileHandle.standardError.write(Data("cairn: background commit failed: \(error)\n".utf8))
                 }
             }
             checkpointIfLong()
