@@ -69,7 +69,9 @@ extension FileSystem {
     }
 
     /// Reads a version's content at `offset`.
-    public func read(version: VersionRecord, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) -> Int {
+    public func read(version: VersionRecord, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError)
+        -> Int
+    {
         guard version.mode & S_IFMT == S_IFREG else {
             throw FSError.invalidArgument("version \(version.id) is not of a regular file")
         }

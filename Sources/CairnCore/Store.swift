@@ -104,7 +104,9 @@ public final class Store: Sendable {
             meta = try pool.read { db in
                 guard try db.tableExists("meta") else { return [:] }
                 return try Dictionary(
-                    Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) },
+                    Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
+                        ($0["key"] as String, $0["value"] as String)
+                    },
                     uniquingKeysWith: { a, _ in a })
             }
         } catch {
@@ -142,7 +144,10 @@ public final class Store: Sendable {
             inlineThreshold: meta["inline_threshold"].flatMap(Int.init) ?? defaultInlineThreshold)
     }
 
-    private init(path: String, identifier: String, pool: DatabasePool, writer: MetadataWriter?, chunkSize: Int, inlineThreshold: Int) {
+    private init(
+        path: String, identifier: String, pool: DatabasePool, writer: MetadataWriter?, chunkSize: Int,
+        inlineThreshold: Int
+    ) {
         self.path = path
         self.identifier = identifier
         self.pool = pool

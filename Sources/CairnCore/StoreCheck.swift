@@ -12,14 +12,17 @@ public struct Problem: Codable, Sendable, CustomStringConvertible {
     public var detail: String
     public var versions: [Int64]
     public var description: String {
-        versions.isEmpty ? "\(kind.rawValue): \(detail)" : "\(kind.rawValue): \(detail) (versions \(versions.map(String.init).joined(separator: ", ")))"
+        versions.isEmpty
+            ? "\(kind.rawValue): \(detail)"
+            : "\(kind.rawValue): \(detail) (versions \(versions.map(String.init).joined(separator: ", ")))"
     }
 }
 
 extension Store {
     /// Checks the consistency rules of `Schema` and every blob's size and hash. `progress` is
     /// called with (done, total) while blobs are verified.
-    public func check(verifyBlobs: Bool = true, progress: (Int, Int) -> Void = { _, _ in }) throws(FSError) -> [Problem] {
+    public func check(verifyBlobs: Bool = true, progress: (Int, Int) -> Void = { _, _ in }) throws(FSError) -> [Problem]
+    {
         var problems: [Problem] = []
         try read { db in
             for line in try CheckQueries.integrity(db) {
@@ -29,12 +32,15 @@ extension Store {
                 problems.append(
                     Problem(
                         kind: .danglingEntry,
-                        detail: "entry '\(String(decoding: d.name, as: UTF8.self))' in directory inode \(d.parent) names inode \(d.inode), which is missing or not below a directory",
+                        detail:
+                            "entry '\(String(decoding: d.name, as: UTF8.self))' in directory inode \(d.parent) names inode \(d.inode), which is missing or not below a directory",
                         versions: []))
             }
             for f in try CheckQueries.filesWithoutContent(db) {
                 problems.append(
-                    Problem(kind: .missingContent, detail: "file inode \(f.inode) has no readable current version", versions: f.version.map { [$0] } ?? []))
+                    Problem(
+                        kind: .missingContent, detail: "file inode \(f.inode) has no readable current version",
+                        versions: f.version.map { [$0] } ?? []))
             }
             var after: Int64 = 0
             var reported = Set<BlobDigest>()
@@ -47,7 +53,9 @@ extension Store {
                     do {
                         manifest = try Manifest(encoded: [UInt8](m.data))
                     } catch {
-                        problems.append(Problem(kind: .missingContent, detail: "manifest \(m.id) is unreadable", versions: m.versions))
+                        problems.append(
+                            Problem(
+                                kind: .missingContent, detail: "manifest \(m.id) is unreadable", versions: m.versions))
                         continue
                     }
                     for ref in manifest.chunks.values where !reported.contains(ref.digest) {
@@ -60,7 +68,10 @@ extension Store {
                         }
                         if !present {
                             reported.insert(ref.digest)
-                            problems.append(Problem(kind: .missingChunk, detail: "chunk \(ref.digest) is missing", versions: m.versions))
+                            problems.append(
+                                Problem(
+                                    kind: .missingChunk, detail: "chunk \(ref.digest) is missing", versions: m.versions)
+                            )
                         }
                     }
                 }
@@ -88,14 +99,18 @@ extension Store {
                 do {
                     size = try blobs.read(row.digest, offset: 0, into: buffer)
                 } catch {
-                    problems.append(Problem(kind: .corruptChunk, detail: "chunk \(row.digest) cannot be read: \(error)", versions: []))
+                    problems.append(
+                        Problem(
+                            kind: .corruptChunk, detail: "chunk \(row.digest) cannot be read: \(error)", versions: []))
                     continue
                 }
                 digest = BlobDigest.of(UnsafeRawBufferPointer(rebasing: buffer[0..<size]))
             }
             if digest != row.digest || size != row.size {
                 problems.append(
-                    Problem(kind: .corruptChunk, detail: "chunk \(row.digest) holds \(size) bytes hashing to \(digest)", versions: []))
+                    Problem(
+                        kind: .corruptChunk, detail: "chunk \(row.digest) holds \(size) bytes hashing to \(digest)",
+                        versions: []))
             }
         }
         progress(rows.count, rows.count)

@@ -13,7 +13,9 @@ public struct Workspace: Sendable, Equatable {
 
 extension Store {
     /// Creates a workspace whose root directory belongs to `owner`.
-    public func createWorkspace(name: String, owner: (uid: UInt32, gid: UInt32), caller: Caller) throws(FSError) -> Workspace {
+    public func createWorkspace(name: String, owner: (uid: UInt32, gid: UInt32), caller: Caller) throws(FSError)
+        -> Workspace
+    {
         let bytes = Array(name.utf8)
         try FileSystem.validate(name: bytes)
         guard !name.hasPrefix(".") else { throw FSError.invalidArgument("a workspace name may not start with '.'") }

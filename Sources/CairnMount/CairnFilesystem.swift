@@ -117,7 +117,9 @@ final class CairnFilesystem: FuseOperations {
 
     func mknod(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t, rdev: UInt64) {
         do {
-            req.reply(entry: entry(try fs.mknod(parent: inode(parent), name: name, mode: mode, rdev: rdev, caller: caller(req))))
+            req.reply(
+                entry: entry(
+                    try fs.mknod(parent: inode(parent), name: name, mode: mode, rdev: rdev, caller: caller(req))))
         } catch {
             req.reply(error: error.errno)
         }
@@ -133,7 +135,8 @@ final class CairnFilesystem: FuseOperations {
 
     func symlink(_ req: consuming FuseRequest, target: [UInt8], parent: InodeNumber, name: [UInt8]) {
         do {
-            req.reply(entry: entry(try fs.symlink(parent: inode(parent), name: name, target: target, caller: caller(req))))
+            req.reply(
+                entry: entry(try fs.symlink(parent: inode(parent), name: name, target: target, caller: caller(req))))
         } catch {
             req.reply(error: error.errno)
         }
@@ -180,7 +183,9 @@ final class CairnFilesystem: FuseOperations {
 
     func link(_ req: consuming FuseRequest, ino: InodeNumber, newParent: InodeNumber, newName: [UInt8]) {
         do {
-            req.reply(entry: entry(try fs.link(inode: inode(ino), newParent: inode(newParent), newName: newName, caller: caller(req))))
+            req.reply(
+                entry: entry(
+                    try fs.link(inode: inode(ino), newParent: inode(newParent), newName: newName, caller: caller(req))))
         } catch {
             req.reply(error: error.errno)
         }
@@ -211,14 +216,17 @@ final class CairnFilesystem: FuseOperations {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
         defer { buffer.deallocate() }
         do {
-            let n = try fs.read(handle: info.handle, offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]))
+            let n = try fs.read(
+                handle: info.handle, offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]))
             req.reply(data: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         } catch {
             req.reply(error: error.errno)
         }
     }
 
-    func write(_ req: consuming FuseRequest, ino: InodeNumber, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo) {
+    func write(
+        _ req: consuming FuseRequest, ino: InodeNumber, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo
+    ) {
         do {
             req.reply(written: try fs.write(handle: info.handle, offset: offset, data: data))
         } catch {
@@ -254,11 +262,13 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func fallocate(
-        _ req: consuming FuseRequest, ino: InodeNumber, mode: FallocateMode, offset: Int64, length: Int64, info: FileInfo
+        _ req: consuming FuseRequest, ino: InodeNumber, mode: FallocateMode, offset: Int64, length: Int64,
+        info: FileInfo
     ) {
         do {
             try fs.fallocate(
-                handle: info.handle, mode: FileSystem.FallocateFlags(rawValue: mode.rawValue), offset: offset, length: length)
+                handle: info.handle, mode: FileSystem.FallocateFlags(rawValue: mode.rawValue), offset: offset,
+                length: length)
             req.replyOK()
         } catch {
             req.reply(error: error.errno)
@@ -285,7 +295,8 @@ final class CairnFilesystem: FuseOperations {
         do {
             req.reply(
                 written: try fs.copyRange(
-                    from: sourceInfo.handle, offset: sourceOffset, to: destinationInfo.handle, offset: destinationOffset,
+                    from: sourceInfo.handle, offset: sourceOffset, to: destinationInfo.handle,
+                    offset: destinationOffset,
                     length: length))
         } catch {
             req.reply(error: error.errno)
@@ -340,7 +351,9 @@ final class CairnFilesystem: FuseOperations {
         }
     }
 
-    private func add(_ buffer: inout DirectoryBuffer, _ name: [UInt8], _ a: InodeAttributes, _ next: Int64, plus: Bool) -> Bool {
+    private func add(_ buffer: inout DirectoryBuffer, _ name: [UInt8], _ a: InodeAttributes, _ next: Int64, plus: Bool)
+        -> Bool
+    {
         plus
             ? buffer.addPlus(name: name, entry: entry(a), nextOffset: next)
             : buffer.add(name: name, ino: node(a.id), mode: a.mode, nextOffset: next)
@@ -376,7 +389,9 @@ final class CairnFilesystem: FuseOperations {
 
     // MARK: extended attributes
 
-    func setxattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], value: UnsafeRawBufferPointer, flags: Int32) {
+    func setxattr(
+        _ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], value: UnsafeRawBufferPointer, flags: Int32
+    ) {
         do {
             try fs.setxattr(
                 inode(ino), name: name, value: Array(value), flags: FileSystem.XattrFlags(rawValue: flags),

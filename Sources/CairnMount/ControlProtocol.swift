@@ -42,5 +42,7 @@ public struct ControlResponse: Codable, Sendable {
     public var error: String?
     public var status: DaemonStatus?
 
-    static func failure(_ message: String) -> ControlResponse { ControlResponse(ok: false, error: message, status: nil) }
+    static func failure(_ message: String) -> ControlResponse {
+        ControlResponse(ok: false, error: message, status: nil)
+    }
 }

@@ -13,7 +13,8 @@ public enum MountError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .mountpointMissing(let p): "mountpoint \(p) does not exist; create it with `mkdir -p \(p)`"
         case .notADirectory(let p): "mountpoint \(p) is not a directory; choose an empty directory"
-        case .alreadyMounted(let p): "\(p) is already a mountpoint; unmount it first (`cairn unmount \(p)`) or choose another"
+        case .alreadyMounted(let p):
+            "\(p) is already a mountpoint; unmount it first (`cairn unmount \(p)`) or choose another"
         case .notPermitted(let p, let detail):
             "cannot mount on \(p): \(detail). Run as root, or make sure /dev/fuse is usable and you own \(p)"
         case .insideStore(let p): "\(p) and the store must not contain each other (the daemon would wait on itself)"

@@ -37,7 +37,9 @@ enum Mountpoint {
         let bytes = Array(s.utf8)
         var i = 0
         while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count, let v = UInt8(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+            if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
+                let v = UInt8(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
+            {
                 out.append(v)
                 i += 4
             } else {

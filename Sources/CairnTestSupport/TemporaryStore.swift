@@ -37,7 +37,9 @@ extension Caller {
 extension FileSystem {
     /// Creates (or truncates) `name` in `parent` with `bytes` and closes it: one version.
     @discardableResult
-    public func writeFile(_ parent: InodeID, _ name: String, _ bytes: [UInt8], caller: Caller = .tester) throws -> InodeAttributes {
+    public func writeFile(_ parent: InodeID, _ name: String, _ bytes: [UInt8], caller: Caller = .tester) throws
+        -> InodeAttributes
+    {
         let (attrs, handle) = try create(
             parent: parent, name: Array(name.utf8), mode: 0o644, flags: O_WRONLY | O_CREAT | O_TRUNC, caller: caller)
         _ = try bytes.withUnsafeBytes { try write(handle: handle, offset: 0, data: $0) }

@@ -135,7 +135,8 @@ extension FuseOperations {
         _ req: consuming FuseRequest, ino: InodeNumber, mode: FallocateMode, offset: Int64, length: Int64,
         info: FileInfo
     ) { req.reply(error: ENOSYS) }
-    public func lseek(_ req: consuming FuseRequest, ino: InodeNumber, offset: Int64, whence: SeekWhence, info: FileInfo) {
+    public func lseek(_ req: consuming FuseRequest, ino: InodeNumber, offset: Int64, whence: SeekWhence, info: FileInfo)
+    {
         req.reply(error: ENOSYS)
     }
     public func copyFileRange(

@@ -8,7 +8,8 @@ import Testing
     @Test func roundTripsAcrossChunkBoundariesWithHoles() throws {
         let t = try TemporaryStore()
         let cs = t.store.chunkSize
-        let (attrs, h) = try t.fs.create(parent: t.root, name: Array("f".utf8), mode: 0o644, flags: O_RDWR, caller: .tester)
+        let (attrs, h) = try t.fs.create(
+            parent: t.root, name: Array("f".utf8), mode: 0o644, flags: O_RDWR, caller: .tester)
         let a = pseudoRandomBytes(cs + 100, seed: 1)
         let b = pseudoRandomBytes(5000, seed: 2)
         _ = try a.withUnsafeBytes { try t.fs.write(handle: h, offset: Int64(cs - 50), data: $0) }
@@ -61,7 +62,8 @@ import Testing
         let t = try TemporaryStore()
         let attrs = try t.fs.writeFile(t.root, "sparse", Array("head".utf8))
         let h = try t.fs.open(attrs.id, flags: O_RDWR, caller: .tester)
-        _ = try t.fs.setattr(attrs.id, changes: AttributeChanges(size: 1_000_000_000_000_000), handle: h, caller: .tester)
+        _ = try t.fs.setattr(
+            attrs.id, changes: AttributeChanges(size: 1_000_000_000_000_000), handle: h, caller: .tester)
         #expect(try t.fs.getattr(attrs.id).size == 1_000_000_000_000_000)
         var buf = [UInt8](repeating: 1, count: 16)
         let n = try buf.withUnsafeMutableBytes { try t.fs.read(handle: h, offset: 999_999_999_999_990, into: $0) }
@@ -70,7 +72,8 @@ import Testing
         #expect(try t.fs.seek(handle: h, offset: 0, to: .hole) == Int64(t.store.chunkSize))
         #expect(throws: FSError.noData) { try t.fs.seek(handle: h, offset: 1 << 40, to: .data) }
         #expect(throws: FSError.fileTooLarge) {
-            try t.fs.setattr(attrs.id, changes: AttributeChanges(size: Limits.maxFileSize + 1), handle: h, caller: .tester)
+            try t.fs.setattr(
+                attrs.id, changes: AttributeChanges(size: Limits.maxFileSize + 1), handle: h, caller: .tester)
         }
         try t.fs.flush(handle: h)
         try t.fs.release(handle: h)
@@ -99,11 +102,13 @@ import Testing
         let content = pseudoRandomBytes(4 * t.store.chunkSize + 333, seed: 7)
         let src = try t.fs.writeFile(t.root, "src", content)
         let before = try t.store.statistics()
-        let (dst, hd) = try t.fs.create(parent: t.root, name: Array("dst".utf8), mode: 0o644, flags: O_WRONLY, caller: .tester)
+        let (dst, hd) = try t.fs.create(
+            parent: t.root, name: Array("dst".utf8), mode: 0o644, flags: O_WRONLY, caller: .tester)
         let hs = try t.fs.open(src.id, flags: O_RDONLY, caller: .tester)
         var copied = 0
         while copied < content.count {
-            let n = try t.fs.copyRange(from: hs, offset: Int64(copied), to: hd, offset: Int64(copied), length: content.count - copied)
+            let n = try t.fs.copyRange(
+                from: hs, offset: Int64(copied), to: hd, offset: Int64(copied), length: content.count - copied)
             #expect(n > 0)
             copied += n
         }

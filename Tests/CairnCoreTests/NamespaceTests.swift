@@ -23,7 +23,8 @@ import Testing
         let long = [UInt8](repeating: UInt8(ascii: "a"), count: 255)
         _ = try t.fs.mknod(parent: t.root, name: long, mode: S_IFREG | 0o644, rdev: 0, caller: .tester)
         #expect(throws: FSError.nameTooLong) {
-            try t.fs.mknod(parent: t.root, name: long + [UInt8(ascii: "a")], mode: S_IFREG | 0o644, rdev: 0, caller: .tester)
+            try t.fs.mknod(
+                parent: t.root, name: long + [UInt8(ascii: "a")], mode: S_IFREG | 0o644, rdev: 0, caller: .tester)
         }
     }
 
@@ -32,22 +33,28 @@ import Testing
         let a = try t.fs.writeFile(t.root, "a", [1])
         let b = try t.fs.writeFile(t.root, "b", [2])
         #expect(throws: FSError.exists) {
-            try t.fs.rename(parent: t.root, name: name("a"), newParent: t.root, newName: name("b"), options: .noReplace, caller: .tester)
+            try t.fs.rename(
+                parent: t.root, name: name("a"), newParent: t.root, newName: name("b"), options: .noReplace,
+                caller: .tester)
         }
-        try t.fs.rename(parent: t.root, name: name("a"), newParent: t.root, newName: name("b"), options: .exchange, caller: .tester)
+        try t.fs.rename(
+            parent: t.root, name: name("a"), newParent: t.root, newName: name("b"), options: .exchange, caller: .tester)
         #expect(try t.fs.lookup(parent: t.root, name: name("a")).id == b.id)
         #expect(try t.fs.lookup(parent: t.root, name: name("b")).id == a.id)
         let d = try t.fs.mkdir(parent: t.root, name: name("d"), mode: 0o755, caller: .tester)
         let sub = try t.fs.mkdir(parent: d.id, name: name("sub"), mode: 0o755, caller: .tester)
         #expect(throws: FSError.invalidArgument("cannot move a directory into itself")) {
-            try t.fs.rename(parent: t.root, name: name("d"), newParent: sub.id, newName: name("d"), options: [], caller: .tester)
+            try t.fs.rename(
+                parent: t.root, name: name("d"), newParent: sub.id, newName: name("d"), options: [], caller: .tester)
         }
         #expect(throws: FSError.notEmpty) { try t.fs.rmdir(parent: t.root, name: name("d"), caller: .tester) }
         #expect(throws: FSError.isDirectory) {
-            try t.fs.rename(parent: t.root, name: name("a"), newParent: t.root, newName: name("d"), options: [], caller: .tester)
+            try t.fs.rename(
+                parent: t.root, name: name("a"), newParent: t.root, newName: name("d"), options: [], caller: .tester)
         }
         #expect(try t.fs.getattr(d.id).nlink == 3)
-        try t.fs.rename(parent: d.id, name: name("sub"), newParent: t.root, newName: name("sub"), options: [], caller: .tester)
+        try t.fs.rename(
+            parent: d.id, name: name("sub"), newParent: t.root, newName: name("sub"), options: [], caller: .tester)
         #expect(try t.fs.getattr(d.id).nlink == 2)
         #expect(try t.fs.getattr(t.root).nlink == 4)
     }
@@ -79,13 +86,23 @@ import Testing
     @Test func xattrLimitsAndFlags() throws {
         let t = try TemporaryStore()
         let f = try t.fs.writeFile(t.root, "x", [])
-        try t.fs.setxattr(f.id, name: name("user.k"), value: [UInt8](repeating: 7, count: Limits.maxXattrValue), flags: [], caller: .tester)
+        try t.fs.setxattr(
+            f.id, name: name("user.k"), value: [UInt8](repeating: 7, count: Limits.maxXattrValue), flags: [],
+            caller: .tester)
         #expect(throws: FSError.attributeTooLarge) {
-            try t.fs.setxattr(f.id, name: name("user.k"), value: [UInt8](repeating: 7, count: Limits.maxXattrValue + 1), flags: [], caller: .tester)
+            try t.fs.setxattr(
+                f.id, name: name("user.k"), value: [UInt8](repeating: 7, count: Limits.maxXattrValue + 1), flags: [],
+                caller: .tester)
         }
-        #expect(throws: FSError.exists) { try t.fs.setxattr(f.id, name: name("user.k"), value: [1], flags: .create, caller: .tester) }
-        #expect(throws: FSError.noAttribute) { try t.fs.setxattr(f.id, name: name("user.n"), value: [1], flags: .replace, caller: .tester) }
-        #expect(throws: FSError.notSupported) { try t.fs.setxattr(f.id, name: name("system.x"), value: [1], flags: [], caller: .tester) }
+        #expect(throws: FSError.exists) {
+            try t.fs.setxattr(f.id, name: name("user.k"), value: [1], flags: .create, caller: .tester)
+        }
+        #expect(throws: FSError.noAttribute) {
+            try t.fs.setxattr(f.id, name: name("user.n"), value: [1], flags: .replace, caller: .tester)
+        }
+        #expect(throws: FSError.notSupported) {
+            try t.fs.setxattr(f.id, name: name("system.x"), value: [1], flags: [], caller: .tester)
+        }
         #expect(throws: FSError.noAttribute) { try t.fs.getxattr(f.id, name: name("security.capability")) }
         #expect(try t.fs.listxattr(f.id) == [name("user.k")])
     }
@@ -94,11 +111,17 @@ import Testing
 @Suite struct ListingTests {
     @Test func cookiesStayValidWhileTheDirectoryChanges() throws {
         let t = try TemporaryStore()
-        for i in 0..<100 { _ = try t.fs.mknod(parent: t.root, name: Array("f\(i)".utf8), mode: S_IFREG | 0o644, rdev: 0, caller: .tester) }
+        for i in 0..<100 {
+            _ = try t.fs.mknod(
+                parent: t.root, name: Array("f\(i)".utf8), mode: S_IFREG | 0o644, rdev: 0, caller: .tester)
+        }
         let first = try t.fs.list(directory: t.root, after: 0, limit: 40)
         // Between two pages: remove names already listed and not yet listed, add new ones.
         for i in [0, 10, 50, 60] { try t.fs.unlink(parent: t.root, name: Array("f\(i)".utf8), caller: .tester) }
-        for i in 100..<105 { _ = try t.fs.mknod(parent: t.root, name: Array("f\(i)".utf8), mode: S_IFREG | 0o644, rdev: 0, caller: .tester) }
+        for i in 100..<105 {
+            _ = try t.fs.mknod(
+                parent: t.root, name: Array("f\(i)".utf8), mode: S_IFREG | 0o644, rdev: 0, caller: .tester)
+        }
         var rest: [DirectoryEntry] = []
         var cookie = first.last!.cookie
         while true {

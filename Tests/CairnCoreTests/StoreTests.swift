@@ -58,7 +58,9 @@ import Testing
         let blobs = t.store.path + "/blobs"
         var files: [String] = []
         for dir in try FileManager.default.contentsOfDirectory(atPath: blobs) where dir.count == 2 {
-            files += try FileManager.default.contentsOfDirectory(atPath: blobs + "/" + dir).map { blobs + "/" + dir + "/" + $0 }
+            files += try FileManager.default.contentsOfDirectory(atPath: blobs + "/" + dir).map {
+                blobs + "/" + dir + "/" + $0
+            }
         }
         #expect(files.count == 3)
         // Flip one byte of the first blob, remove the second.
@@ -75,10 +77,17 @@ import Testing
         #expect(missing[0].versions.count >= 1)
         t.store.close()
         let db = try DatabaseQueue(path: t.store.path + "/cairn.db")
-        try db.write { try $0.execute(sql: "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, x'6768', 999999, 1)", arguments: [t.root]) }
+        try db.write {
+            try $0.execute(
+                sql: "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, x'6768', 999999, 1)",
+                arguments: [t.root])
+        }
         try db.close()
         let reopened = try Store.open(at: t.store.path, readOnly: true)
         defer { reopened.close() }
-        #expect(try reopened.check(verifyBlobs: false).contains { $0.kind == .danglingEntry && $0.detail.contains("999999") })
+        #expect(
+            try reopened.check(verifyBlobs: false).contains {
+                $0.kind == .danglingEntry && $0.detail.contains("999999")
+            })
     }
 }

@@ -22,7 +22,8 @@ import Testing
 
     @Test func fsyncsOfOneSessionMakeOneVersion() throws {
         let t = try TemporaryStore()
-        let (attrs, h) = try t.fs.create(parent: t.root, name: Array("db".utf8), mode: 0o644, flags: O_RDWR, caller: .tester)
+        let (attrs, h) = try t.fs.create(
+            parent: t.root, name: Array("db".utf8), mode: 0o644, flags: O_RDWR, caller: .tester)
         for i in 0..<20 {
             _ = try [UInt8(i)].withUnsafeBytes { try t.fs.write(handle: h, offset: Int64(i), data: $0) }
             try t.fs.fsync(handle: h)

@@ -31,7 +31,9 @@ final class ContentStore: Sendable {
     }
 
     /// Reads a committed file content (a version).
-    func read(_ manifest: Manifest, size: Int64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) -> Int {
+    func read(_ manifest: Manifest, size: Int64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer)
+        throws(FSError) -> Int
+    {
         try readRange(size: size, offset: offset, into: buffer) { index, within, piece throws(FSError) in
             try read(manifest.chunks[index], at: within, into: piece)
         }
@@ -111,7 +113,8 @@ final class ContentStore: Sendable {
         if isAllZero(bytes) { return nil }
         let digest = BlobDigest.of(bytes)
         if bytes.count <= store.inlineThreshold {
-            return StoredChunk(ref: ChunkRef(digest: digest, length: bytes.count, inline: true), inlineData: Data(bytes))
+            return StoredChunk(
+                ref: ChunkRef(digest: digest, length: bytes.count, inline: true), inlineData: Data(bytes))
         }
         try store.blobs.put(digest, data: bytes, durable: durable)
         return StoredChunk(ref: ChunkRef(digest: digest, length: bytes.count, inline: false), inlineData: nil)

@@ -28,7 +28,10 @@ final class OpenFile: @unchecked Sendable {
 
     private var chunkSize: Int { content.chunkSize }
 
-    init(inode: InodeID, manifest: Manifest, size: Int64, mtime: Timestamp, ctime: Timestamp, content: ContentStore, staging: StagingArea) {
+    init(
+        inode: InodeID, manifest: Manifest, size: Int64, mtime: Timestamp, ctime: Timestamp, content: ContentStore,
+        staging: StagingArea
+    ) {
         self.inode = inode
         self.manifest = manifest
         self.size = size
@@ -158,7 +161,9 @@ final class OpenFile: @unchecked Sendable {
 
     /// Copies whole chunks by reference from `source` (a clone: no bytes move). Returns false when
     /// the ranges are not chunk-aligned alike, so the caller copies bytes instead.
-    func cloneChunks(from source: OpenFile, sourceOffset: Int64, offset: Int64, length: Int64, time: Timestamp) throws(FSError) -> Bool {
+    func cloneChunks(from source: OpenFile, sourceOffset: Int64, offset: Int64, length: Int64, time: Timestamp)
+        throws(FSError) -> Bool
+    {
         let cs = Int64(chunkSize)
         guard sourceOffset % cs == 0, offset % cs == 0 else { return false }
         let available = min(length, source.size - sourceOffset)

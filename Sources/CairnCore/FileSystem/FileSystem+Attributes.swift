@@ -4,14 +4,17 @@ import Glibc
 
 extension FileSystem {
     /// chmod, chown, truncate and utimes in one call, as setattr delivers them.
-    public func setattr(_ inode: InodeID, changes: AttributeChanges, handle: UInt64?, caller: Caller) throws(FSError) -> InodeAttributes {
+    public func setattr(_ inode: InodeID, changes: AttributeChanges, handle: UInt64?, caller: Caller) throws(FSError)
+        -> InodeAttributes
+    {
         if let size = changes.size {
             let attrs = try getattr(inode)
             if attrs.isDirectory { throw FSError.isDirectory }
             guard attrs.isRegular else { throw FSError.invalidArgument("cannot truncate this kind of file") }
             try truncate(handle: handle, inode: inode, to: size, caller: caller)
         }
-        let changesMetadata = changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.atime != nil
+        let changesMetadata =
+            changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.atime != nil
             || changes.mtime != nil
         guard changesMetadata else { return try getattr(inode) }
         let file = openFile(inode)
@@ -97,7 +100,9 @@ extension FileSystem {
         public static let replace = XattrFlags(rawValue: 2)
     }
 
-    public func setxattr(_ inode: InodeID, name: [UInt8], value: [UInt8], flags: XattrFlags, caller: Caller) throws(FSError) {
+    public func setxattr(_ inode: InodeID, name: [UInt8], value: [UInt8], flags: XattrFlags, caller: Caller)
+        throws(FSError)
+    {
         try Self.validateXattr(name: name)
         guard value.count <= Limits.maxXattrValue else { throw FSError.attributeTooLarge }
         try store.write(.deferred) { db in

@@ -39,7 +39,9 @@ extension FileSystem {
         return (attrs, handle)
     }
 
-    public func read(handle id: UInt64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) -> Int {
+    public func read(handle id: UInt64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError)
+        -> Int
+    {
         guard offset >= 0 else { throw FSError.invalidArgument("negative offset") }
         guard let file = try handle(id).file else { throw FSError.isDirectory }
         file.lock.lock()
@@ -127,7 +129,8 @@ extension FileSystem {
         let session = file.sessionVersion
         let versionID = try store.write(durable ? .durable : .now) { db -> Int64 in
             for chunk in stored {
-                try ContentQueries.recordBlob(db, chunk.ref.digest, size: chunk.ref.length, inlineData: chunk.inlineData, time: now)
+                try ContentQueries.recordBlob(
+                    db, chunk.ref.digest, size: chunk.ref.length, inlineData: chunk.inlineData, time: now)
             }
             let attrs = try NamespaceQueries.requireInode(db, inode)
             let manifestID = try ContentQueries.insertManifest(db, manifest)
@@ -144,7 +147,8 @@ extension FileSystem {
                 id = try ContentQueries.insertVersion(db, version)
             }
             try ContentQueries.setCurrentContent(
-                db, inode: inode, version: id, size: size, storedBytes: manifest.storedBytes, mtime: mtime, ctime: ctime)
+                db, inode: inode, version: id, size: size, storedBytes: manifest.storedBytes, mtime: mtime, ctime: ctime
+            )
             return id
         }
         file.modified = false
@@ -243,7 +247,8 @@ extension FileSystem {
                     first.lock.unlock()
                 }
                 cloned = try to.cloneChunks(
-                    from: from, sourceOffset: sourceOffset, offset: offset, length: Int64(length), time: Timestamp.now())
+                    from: from, sourceOffset: sourceOffset, offset: offset, length: Int64(length), time: Timestamp.now()
+                )
                 if cloned { return Int(max(0, min(Int64(length), from.size - sourceOffset))) }
             }
         }

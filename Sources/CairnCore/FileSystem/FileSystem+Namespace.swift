@@ -91,7 +91,8 @@ extension FileSystem {
                 db,
                 .init(
                     inode: inode, seq: seq, size: size, storedBytes: 0, mode: finalMode, uid: caller.uid, gid: gid,
-                    mtime: now, ctime: now, manifest: nil, xattrs: nil, actor: caller.actor, cause: "create", sealed: true))
+                    mtime: now, ctime: now, manifest: nil, xattrs: nil, actor: caller.actor, cause: "create",
+                    sealed: true))
             try NamespaceQueries.setVersion(db, inode, version)
             return InodeAttributes(
                 id: inode, mode: finalMode, nlink: nlink, uid: caller.uid, gid: gid, rdev: rdev, size: size, atime: now,
@@ -99,21 +100,26 @@ extension FileSystem {
         }
     }
 
-    public func mknod(parent: InodeID, name: [UInt8], mode: UInt32, rdev: UInt64, caller: Caller) throws(FSError) -> InodeAttributes {
+    public func mknod(parent: InodeID, name: [UInt8], mode: UInt32, rdev: UInt64, caller: Caller) throws(FSError)
+        -> InodeAttributes
+    {
         switch mode & S_IFMT {
         case S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK, 0: break
         default: throw FSError.invalidArgument("mknod cannot make this kind of node")
         }
         let kind = mode & S_IFMT == 0 ? S_IFREG : mode & S_IFMT
         let keepsDevice = kind == S_IFCHR || kind == S_IFBLK
-        return try makeNode(parent: parent, name: name, mode: kind | (mode & 0o7777), rdev: keepsDevice ? rdev : 0, caller: caller)
+        return try makeNode(
+            parent: parent, name: name, mode: kind | (mode & 0o7777), rdev: keepsDevice ? rdev : 0, caller: caller)
     }
 
     public func mkdir(parent: InodeID, name: [UInt8], mode: UInt32, caller: Caller) throws(FSError) -> InodeAttributes {
         try makeNode(parent: parent, name: name, mode: S_IFDIR | (mode & 0o7777), caller: caller)
     }
 
-    public func symlink(parent: InodeID, name: [UInt8], target: [UInt8], caller: Caller) throws(FSError) -> InodeAttributes {
+    public func symlink(parent: InodeID, name: [UInt8], target: [UInt8], caller: Caller) throws(FSError)
+        -> InodeAttributes
+    {
         guard !target.isEmpty else { throw FSError.notFound }
         guard target.count < 4096 else { throw FSError.nameTooLong }
         return try makeNode(parent: parent, name: name, mode: S_IFLNK | 0o777, target: target, caller: caller)
@@ -129,10 +135,13 @@ extension FileSystem {
 
     private func removeEntry(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError) {
         guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
-        try store.usingReserve { () throws(FSError) in try removeEntryTransaction(parent: parent, name: name, directory: directory, caller: caller) }
+        try store.usingReserve { () throws(FSError) in
+            try removeEntryTransaction(parent: parent, name: name, directory: directory, caller: caller)
+        }
     }
 
-    private func removeEntryTransaction(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError) {
+    private func removeEntryTransaction(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError)
+    {
         // Like ext4's journal, a removal becomes durable with the next commit (within
         // MetadataWriter.commitDelay, or at the next close, fsync or rename).
         try store.write(.deferred) { db in
@@ -154,7 +163,9 @@ extension FileSystem {
         }
     }
 
-    public func link(inode: InodeID, newParent: InodeID, newName: [UInt8], caller: Caller) throws(FSError) -> InodeAttributes {
+    public func link(inode: InodeID, newParent: InodeID, newName: [UInt8], caller: Caller) throws(FSError)
+        -> InodeAttributes
+    {
         try Self.validate(name: newName)
         try commitIfModified(inode, cause: "link", actor: caller.actor)
         return try store.write(.deferred) { db in
@@ -194,12 +205,15 @@ extension FileSystem {
         // Content written under the old name is committed before the name changes, so
         // write-temp-then-rename never publishes a name whose bytes are not yet a version.
         let moving = try store.read { db in
-            [try NamespaceQueries.lookup(db, parent: parent, name: name)?.attributes.id,
-             try NamespaceQueries.lookup(db, parent: newParent, name: newName)?.attributes.id]
+            [
+                try NamespaceQueries.lookup(db, parent: parent, name: name)?.attributes.id,
+                try NamespaceQueries.lookup(db, parent: newParent, name: newName)?.attributes.id,
+            ]
         }
         for inode in moving.compactMap({ $0 }) { try commitIfModified(inode, cause: "rename", actor: caller.actor) }
         try store.usingReserve { () throws(FSError) in
-            try renameTransaction(parent: parent, name: name, newParent: newParent, newName: newName, options: options, caller: caller)
+            try renameTransaction(
+                parent: parent, name: name, newParent: newParent, newName: newName, options: options, caller: caller)
         }
     }
 
@@ -257,7 +271,8 @@ extension FileSystem {
             var newParentLinks = 0
             if let (dstDentry, dstAttrs) = dst {
                 try NamespaceQueries.closeDentry(db, id: dstDentry, seq: seq)
-                try NamespaceQueries.adjustLinks(db, dstAttrs.id, by: dstAttrs.isDirectory ? -Int(dstAttrs.nlink) : -1, ctime: now)
+                try NamespaceQueries.adjustLinks(
+                    db, dstAttrs.id, by: dstAttrs.isDirectory ? -Int(dstAttrs.nlink) : -1, ctime: now)
                 if dstAttrs.isDirectory { newParentLinks -= 1 }
             }
             try NamespaceQueries.closeDentry(db, id: srcDentry, seq: seq)

@@ -63,7 +63,9 @@ public final class FileSystem: Sendable {
 
     /// Registers a handle, loading the file's content state for regular files.
     /// `created` is a file this call's caller just created (empty: nothing to load).
-    func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool, created: InodeAttributes? = nil) throws(FSError) -> UInt64 {
+    func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool, created: InodeAttributes? = nil)
+        throws(FSError) -> UInt64
+    {
         var file: OpenFile?
         if regular {
             file = table.withLock { t in

@@ -8,33 +8,40 @@ enum CheckQueries {
     }
 
     /// Rule 1: live dentries whose inode is missing, or whose parent is not a directory.
-    static func danglingDentries(_ db: Database) throws -> [(dentry: Int64, parent: InodeID, name: [UInt8], inode: InodeID)] {
-        try db.rows("""
-                SELECT d.id, d.parent, d.name, d.inode FROM dentries d
-                LEFT JOIN inodes i ON i.id = d.inode
-                LEFT JOIN inodes p ON p.id = d.parent
-                WHERE d.deleted_seq IS NULL AND (i.id IS NULL OR p.id IS NULL OR (p.mode & 61440) != 16384)
-                """
+    static func danglingDentries(_ db: Database) throws -> [(
+        dentry: Int64, parent: InodeID, name: [UInt8], inode: InodeID
+    )] {
+        try db.rows(
+            """
+            SELECT d.id, d.parent, d.name, d.inode FROM dentries d
+            LEFT JOIN inodes i ON i.id = d.inode
+            LEFT JOIN inodes p ON p.id = d.parent
+            WHERE d.deleted_seq IS NULL AND (i.id IS NULL OR p.id IS NULL OR (p.mode & 61440) != 16384)
+            """
         ).map { ($0[0], $0[1], [UInt8]($0[2] as Data), $0[3]) }
     }
 
     /// Rule 3: regular files whose current version, or the manifest it names, is missing (a
     /// version without a manifest is an empty file).
     static func filesWithoutContent(_ db: Database) throws -> [(inode: InodeID, version: Int64?)] {
-        try db.rows("""
-                SELECT i.id, i.version FROM inodes i LEFT JOIN versions v ON v.id = i.version
-                LEFT JOIN manifests m ON m.id = v.manifest
-                WHERE (i.mode & 61440) = 32768 AND (v.id IS NULL OR (v.manifest IS NOT NULL AND m.id IS NULL))
-                """
+        try db.rows(
+            """
+            SELECT i.id, i.version FROM inodes i LEFT JOIN versions v ON v.id = i.version
+            LEFT JOIN manifests m ON m.id = v.manifest
+            WHERE (i.mode & 61440) = 32768 AND (v.id IS NULL OR (v.manifest IS NOT NULL AND m.id IS NULL))
+            """
         ).map { ($0[0], $0[1]) }
     }
 
     /// Every manifest with the versions that use it, for rule 4.
-    static func manifests(_ db: Database, after id: Int64, limit: Int) throws -> [(id: Int64, data: Data, versions: [Int64])] {
-        try db.rows("""
-                SELECT m.id, m.data, (SELECT group_concat(v.id) FROM versions v WHERE v.manifest = m.id)
-                FROM manifests m WHERE m.id > ? ORDER BY m.id LIMIT ?
-                """, [id, limit]
+    static func manifests(_ db: Database, after id: Int64, limit: Int) throws -> [(
+        id: Int64, data: Data, versions: [Int64]
+    )] {
+        try db.rows(
+            """
+            SELECT m.id, m.data, (SELECT group_concat(v.id) FROM versions v WHERE v.manifest = m.id)
+            FROM manifests m WHERE m.id > ? ORDER BY m.id LIMIT ?
+            """, [id, limit]
         ).map { row in
             let list: String? = row[2]
             return (row[0], row[1], (list ?? "").split(separator: ",").compactMap { Int64($0) })

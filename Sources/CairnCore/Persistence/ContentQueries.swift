@@ -5,7 +5,9 @@ internal import GRDB
 enum ContentQueries {
     /// Records a chunk; `inlineData` for chunks kept in the database. Idempotent.
     static func recordBlob(_ db: Database, _ digest: BlobDigest, size: Int, inlineData: Data?, time: Timestamp) throws {
-        try db.run("INSERT OR IGNORE INTO blobs(digest, size, data, stored_ns) VALUES (?, ?, ?, ?)", [Data(digest.bytes), size, inlineData, time.nanoseconds])
+        try db.run(
+            "INSERT OR IGNORE INTO blobs(digest, size, data, stored_ns) VALUES (?, ?, ?, ?)",
+            [Data(digest.bytes), size, inlineData, time.nanoseconds])
     }
 
     static func inlineBlob(_ db: Database, _ digest: BlobDigest) throws -> Data? {
@@ -27,7 +29,8 @@ enum ContentQueries {
     /// The manifest of an inode's current version (empty for a file never written).
     static func currentManifest(_ db: Database, inode: InodeID) throws -> (version: Int64?, manifest: Manifest) {
         guard
-            let row = try db.row("SELECT v.id, v.manifest FROM inodes i JOIN versions v ON v.id = i.version WHERE i.id = ?", [inode])
+            let row = try db.row(
+                "SELECT v.id, v.manifest FROM inodes i JOIN versions v ON v.id = i.version WHERE i.id = ?", [inode])
         else { return (nil, Manifest()) }
         let manifestID: Int64? = row[1]
         return (row[0], try manifestID.map { try manifest(db, id: $0) } ?? Manifest())
@@ -51,10 +54,12 @@ enum ContentQueries {
     }
 
     static func insertVersion(_ db: Database, _ v: NewVersion) throws -> Int64 {
-        try db.run("""
-                INSERT INTO versions(inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, manifest, xattrs, actor, cause, sealed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [
+        try db.run(
+            """
+            INSERT INTO versions(inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, manifest, xattrs, actor, cause, sealed)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
                 v.inode, v.seq, v.size, v.mode, v.uid, v.gid, v.mtime.nanoseconds, v.ctime.nanoseconds, v.manifest,
                 v.xattrs, v.actor, v.cause, v.sealed,
             ])
@@ -63,10 +68,12 @@ enum ContentQueries {
 
     /// An unsealed version of an open write session takes the session's newest content.
     static func replaceVersion(_ db: Database, id: Int64, _ v: NewVersion) throws {
-        try db.run("""
-                UPDATE versions SET seq = ?, size = ?, mode = ?, uid = ?, gid = ?, mtime_ns = ?, ctime_ns = ?,
-                    manifest = ?, xattrs = ?, actor = ?, cause = ?, sealed = ? WHERE id = ? AND sealed = 0
-                """, [
+        try db.run(
+            """
+            UPDATE versions SET seq = ?, size = ?, mode = ?, uid = ?, gid = ?, mtime_ns = ?, ctime_ns = ?,
+                manifest = ?, xattrs = ?, actor = ?, cause = ?, sealed = ? WHERE id = ? AND sealed = 0
+            """,
+            [
                 v.seq, v.size, v.mode, v.uid, v.gid, v.mtime.nanoseconds, v.ctime.nanoseconds, v.manifest, v.xattrs,
                 v.actor, v.cause, v.sealed, id,
             ])
@@ -81,7 +88,9 @@ enum ContentQueries {
         _ db: Database, inode: InodeID, version: Int64, size: Int64, storedBytes: Int64, mtime: Timestamp,
         ctime: Timestamp
     ) throws {
-        try db.run("UPDATE inodes SET version = ?, size = ?, stored_bytes = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?", [version, size, storedBytes, mtime.nanoseconds, ctime.nanoseconds, inode])
+        try db.run(
+            "UPDATE inodes SET version = ?, size = ?, stored_bytes = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+            [version, size, storedBytes, mtime.nanoseconds, ctime.nanoseconds, inode])
     }
 
     static func manifestOfVersion(_ db: Database, _ version: Int64) throws -> Int64? {
@@ -129,7 +138,9 @@ enum XattrQueries {
 
     /// Bytes of names and values on an inode, leaving out `name` (about to be replaced).
     static func totalSize(_ db: Database, inode: InodeID, excluding name: [UInt8]) throws -> Int {
-        try db.value(Int.self, "SELECT coalesce(sum(length(name) + length(value)), 0) FROM xattrs WHERE inode = ? AND name != ?", [inode, Data(name)]) ?? 0
+        try db.value(
+            Int.self, "SELECT coalesce(sum(length(name) + length(value)), 0) FROM xattrs WHERE inode = ? AND name != ?",
+            [inode, Data(name)]) ?? 0
     }
 
     static func inodesWith(_ db: Database, name: [UInt8]) throws -> [InodeID] {
@@ -141,9 +152,12 @@ extension ContentQueries {
     /// Records a version that carries the inode's current attributes and shares the content of
     /// its current version (chmod, chown, utimes, xattr changes, creation). Returns its id.
     @discardableResult
-    static func recordAttributeVersion(_ db: Database, inode: InodeID, seq: Int64, actor: String, cause: String) throws -> Int64 {
+    static func recordAttributeVersion(_ db: Database, inode: InodeID, seq: Int64, actor: String, cause: String) throws
+        -> Int64
+    {
         guard
-            let row = try db.row("SELECT mode, uid, gid, size, mtime_ns, ctime_ns, version FROM inodes WHERE id = ?", [inode])
+            let row = try db.row(
+                "SELECT mode, uid, gid, size, mtime_ns, ctime_ns, version FROM inodes WHERE id = ?", [inode])
         else { throw FSError.notFound }
         let current: Int64? = row[6]
         let manifest = try current.flatMap { try manifestOfVersion(db, $0) }

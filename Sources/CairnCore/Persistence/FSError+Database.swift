@@ -11,7 +11,8 @@ extension FSError {
         if let db = error as? DatabaseError {
             switch db.resultCode {
             case .SQLITE_FULL: self = .noSpace
-            case .SQLITE_CORRUPT, .SQLITE_NOTADB: self = .io("the store database is corrupt (\(db.message ?? "")); run `cairn fsck`")
+            case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+                self = .io("the store database is corrupt (\(db.message ?? "")); run `cairn fsck`")
             default: self = .io("database: \(db)")
             }
             return

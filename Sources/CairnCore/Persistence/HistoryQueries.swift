@@ -4,8 +4,12 @@ internal import GRDB
 /// The SQL of history: versions of a path across the inodes that held its name.
 enum HistoryQueries {
     /// Every dentry that ever bound `name` in `parent`, oldest first.
-    static func bindings(_ db: Database, parent: InodeID, name: [UInt8]) throws -> [(inode: InodeID, from: Int64, until: Int64?)] {
-        try db.rows("SELECT inode, created_seq, deleted_seq FROM dentries WHERE parent = ? AND name = ? ORDER BY created_seq", [parent, Data(name)]
+    static func bindings(_ db: Database, parent: InodeID, name: [UInt8]) throws -> [(
+        inode: InodeID, from: Int64, until: Int64?
+    )] {
+        try db.rows(
+            "SELECT inode, created_seq, deleted_seq FROM dentries WHERE parent = ? AND name = ? ORDER BY created_seq",
+            [parent, Data(name)]
         ).map { ($0[0], $0[1], $0[2]) }
     }
 
@@ -22,17 +26,19 @@ enum HistoryQueries {
     /// version it already had when the name was bound.
     static func versions(_ db: Database, inode: InodeID, from: Int64, until: Int64?) throws -> [VersionRecord] {
         let end = until ?? Int64.max
-        return try db.rows("""
-                SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq
-                WHERE v.inode = ? AND v.seq < ? AND v.seq >= coalesce(
-                    (SELECT max(seq) FROM versions WHERE inode = ? AND seq <= ?), ?)
-                ORDER BY v.seq
-                """, [inode, end, inode, from, from]
+        return try db.rows(
+            """
+            SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq
+            WHERE v.inode = ? AND v.seq < ? AND v.seq >= coalesce(
+                (SELECT max(seq) FROM versions WHERE inode = ? AND seq <= ?), ?)
+            ORDER BY v.seq
+            """, [inode, end, inode, from, from]
         ).map(version)
     }
 
     static func version(_ db: Database, id: Int64) throws -> VersionRecord? {
-        try db.row("SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq WHERE v.id = ?", [id]
+        try db.row(
+            "SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq WHERE v.id = ?", [id]
         ).map(version)
     }
 }

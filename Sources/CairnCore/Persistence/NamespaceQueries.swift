@@ -42,28 +42,33 @@ enum NamespaceQueries {
     }
 
     /// The live entry `name` in `parent`, with its dentry id.
-    static func lookup(_ db: Database, parent: InodeID, name: [UInt8]) throws -> (dentry: Int64, attributes: InodeAttributes)? {
+    static func lookup(_ db: Database, parent: InodeID, name: [UInt8]) throws -> (
+        dentry: Int64, attributes: InodeAttributes
+    )? {
         guard
-            let row = try db.row("""
-                    SELECT d.id, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
-                    WHERE d.parent = ? AND d.name = ? AND d.deleted_seq IS NULL
-                    """, [parent, Data(name)])
+            let row = try db.row(
+                """
+                SELECT d.id, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
+                WHERE d.parent = ? AND d.name = ? AND d.deleted_seq IS NULL
+                """, [parent, Data(name)])
         else { return nil }
         return (row[0], attributes(row, offset: 1))
     }
 
     static func listing(_ db: Database, parent: InodeID, afterCookie: Int64, limit: Int) throws -> [DirectoryEntry] {
-        try db.rows("""
-                SELECT d.id, d.name, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
-                WHERE d.parent = ? AND d.deleted_seq IS NULL AND d.id > ? ORDER BY d.id LIMIT ?
-                """, [parent, afterCookie, limit]
+        try db.rows(
+            """
+            SELECT d.id, d.name, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
+            WHERE d.parent = ? AND d.deleted_seq IS NULL AND d.id > ? ORDER BY d.id LIMIT ?
+            """, [parent, afterCookie, limit]
         ).map { row in
             DirectoryEntry(cookie: row[0], name: [UInt8](row[1] as Data), attributes: attributes(row, offset: 2))
         }
     }
 
     static func hasLiveChildren(_ db: Database, _ parent: InodeID) throws -> Bool {
-        try db.value(Bool.self, "SELECT 1 FROM dentries WHERE parent = ? AND deleted_seq IS NULL LIMIT 1", [parent]
+        try db.value(
+            Bool.self, "SELECT 1 FROM dentries WHERE parent = ? AND deleted_seq IS NULL LIMIT 1", [parent]
         ) ?? false
     }
 
@@ -85,10 +90,12 @@ enum NamespaceQueries {
     }
 
     static func insertInode(_ db: Database, _ n: NewInode) throws -> InodeID {
-        try db.run("""
-                INSERT INTO inodes(mode, uid, gid, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, rdev, target, workspace)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [
+        try db.run(
+            """
+            INSERT INTO inodes(mode, uid, gid, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, rdev, target, workspace)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
                 n.mode, n.uid, n.gid, n.nlink, n.size, n.time.nanoseconds, n.time.nanoseconds, n.time.nanoseconds,
                 n.time.nanoseconds, n.rdev, n.target.map { Data($0) }, n.workspace,
             ])
@@ -96,7 +103,9 @@ enum NamespaceQueries {
     }
 
     static func insertDentry(_ db: Database, parent: InodeID, name: [UInt8], inode: InodeID, seq: Int64) throws {
-        try db.run("INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)", [parent, Data(name), inode, seq])
+        try db.run(
+            "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)",
+            [parent, Data(name), inode, seq])
     }
 
     static func closeDentry(_ db: Database, id: Int64, seq: Int64) throws {
@@ -110,7 +119,9 @@ enum NamespaceQueries {
     /// A directory's entries changed: mtime and ctime move, and its link count by `linkDelta`
     /// (a subdirectory's `..` counts as a link to the parent).
     static func touchDirectory(_ db: Database, _ id: InodeID, at time: Timestamp, linkDelta: Int = 0) throws {
-        try db.run("UPDATE inodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?", [time.nanoseconds, time.nanoseconds, linkDelta, id])
+        try db.run(
+            "UPDATE inodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?",
+            [time.nanoseconds, time.nanoseconds, linkDelta, id])
     }
 
     static func target(_ db: Database, _ id: InodeID) throws -> [UInt8]? {
@@ -127,7 +138,9 @@ enum NamespaceQueries {
     }
 
     static func updateAttributes(_ db: Database, _ id: InodeID, _ u: AttributeUpdate) throws {
-        try db.run("UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?", [u.mode, u.uid, u.gid, u.atime.nanoseconds, u.mtime.nanoseconds, u.ctime.nanoseconds, id])
+        try db.run(
+            "UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+            [u.mode, u.uid, u.gid, u.atime.nanoseconds, u.mtime.nanoseconds, u.ctime.nanoseconds, id])
     }
 
     /// Records one committed change and returns its seq, the store's clock.
@@ -135,10 +148,12 @@ enum NamespaceQueries {
         _ db: Database, kind: String, inode: InodeID?, parent: InodeID? = nil, name: [UInt8]? = nil,
         oldParent: InodeID? = nil, oldName: [UInt8]? = nil, version: Int64? = nil, actor: String, time: Timestamp
     ) throws -> Int64 {
-        try db.run("""
-                INSERT INTO events(time_ns, kind, inode, parent, name, old_parent, old_name, version, actor)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [
+        try db.run(
+            """
+            INSERT INTO events(time_ns, kind, inode, parent, name, old_parent, old_name, version, actor)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
                 time.nanoseconds, kind, inode, parent, name.map { Data($0) }, oldParent, oldName.map { Data($0) },
                 version, actor,
             ])

@@ -3,18 +3,19 @@ internal import GRDB
 /// The SQL of `cairn status`.
 enum StatisticsQueries {
     static func collect(_ db: Database) throws -> StoreStatistics {
-        let row = try db.row("""
-                SELECT (SELECT count(*) FROM workspaces),
-                       (SELECT count(*) FROM inodes WHERE nlink > 0 AND (mode & 61440) = 32768),
-                       (SELECT count(*) FROM inodes),
-                       (SELECT count(*) FROM versions),
-                       (SELECT count(*) FROM events),
-                       (SELECT count(*) FROM blobs),
-                       (SELECT count(*) FROM blobs WHERE data IS NOT NULL),
-                       (SELECT coalesce(sum(size), 0) FROM blobs),
-                       (SELECT coalesce(sum(stored_bytes), 0) FROM inodes WHERE nlink > 0),
-                       (SELECT coalesce(sum(size), 0) FROM versions WHERE manifest IS NOT NULL)
-                """)!
+        let row = try db.row(
+            """
+            SELECT (SELECT count(*) FROM workspaces),
+                   (SELECT count(*) FROM inodes WHERE nlink > 0 AND (mode & 61440) = 32768),
+                   (SELECT count(*) FROM inodes),
+                   (SELECT count(*) FROM versions),
+                   (SELECT count(*) FROM events),
+                   (SELECT count(*) FROM blobs),
+                   (SELECT count(*) FROM blobs WHERE data IS NOT NULL),
+                   (SELECT coalesce(sum(size), 0) FROM blobs),
+                   (SELECT coalesce(sum(stored_bytes), 0) FROM inodes WHERE nlink > 0),
+                   (SELECT coalesce(sum(size), 0) FROM versions WHERE manifest IS NOT NULL)
+            """)!
         let chunkBytes: Int64 = row[7]
         let versioned: Int64 = row[9]
         return StoreStatistics(

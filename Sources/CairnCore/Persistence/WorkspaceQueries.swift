@@ -15,7 +15,9 @@ enum WorkspaceQueries {
     }
 
     static func insert(_ db: Database, name: String, root: InodeID, owner: UInt32, time: Timestamp) throws -> Int64 {
-        try db.run("INSERT INTO workspaces(name, root, owner_uid, created_ns) VALUES (?, ?, ?, ?)", [name, root, owner, time.nanoseconds])
+        try db.run(
+            "INSERT INTO workspaces(name, root, owner_uid, created_ns) VALUES (?, ?, ?, ?)",
+            [name, root, owner, time.nanoseconds])
         return db.lastInsertedRowID
     }
 

@@ -33,7 +33,8 @@ struct Log: ParsableCommand {
             defer { found.store.close() }
             let rows = found.versions.map {
                 Row(
-                    version: $0.id, seq: $0.seq, time: isoTime($0.time), size: $0.size, actor: $0.actor, cause: $0.cause,
+                    version: $0.id, seq: $0.seq, time: isoTime($0.time), size: $0.size, actor: $0.actor,
+                    cause: $0.cause,
                     inode: $0.inode, mode: String($0.mode & 0o7777, radix: 8))
             }
             if json {
@@ -43,7 +44,8 @@ struct Log: ParsableCommand {
             print("VERSION  SEQ       TIME                           SIZE        ACTOR            CAUSE")
             for r in rows {
                 print(
-                    "\(pad(r.version, 8)) \(pad(r.seq, 9)) \(r.time.padding(toLength: 30, withPad: " ", startingAt: 0)) \(pad(r.size, 11)) \(r.actor.padding(toLength: 16, withPad: " ", startingAt: 0)) \(r.cause)")
+                    "\(pad(r.version, 8)) \(pad(r.seq, 9)) \(r.time.padding(toLength: 30, withPad: " ", startingAt: 0)) \(pad(r.size, 11)) \(r.actor.padding(toLength: 16, withPad: " ", startingAt: 0)) \(r.cause)"
+                )
             }
         }
     }

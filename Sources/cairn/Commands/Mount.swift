@@ -17,9 +17,12 @@ struct Mount: ParsableCommand {
     @Argument(help: "An existing empty directory to mount on.") var mountpoint: String
     @Option(help: "The workspace to mount.") var workspace = "default"
     @Flag(help: "Mount the store root instead: every workspace is a directory in it.") var allWorkspaces = false
-    @Flag(help: "Stay in the foreground and serve the mount from this process (Ctrl-C unmounts).") var foreground = false
-    @Option(name: .customShort("o"), help: "Mount options, comma-separated (ro, allow_other, nosuid, ...).") var options: [String] = []
-    @Option(help: "The actor recorded for changes from processes without CAIRN_AGENT (default: the user name).") var actor: String?
+    @Flag(help: "Stay in the foreground and serve the mount from this process (Ctrl-C unmounts).") var foreground =
+        false
+    @Option(name: .customShort("o"), help: "Mount options, comma-separated (ro, allow_other, nosuid, ...).")
+    var options: [String] = []
+    @Option(help: "The actor recorded for changes from processes without CAIRN_AGENT (default: the user name).")
+    var actor: String?
     @Option(help: .hidden) var readyFd: Int32?
 
     func run() throws {
@@ -35,7 +38,8 @@ struct Mount: ParsableCommand {
                 }
             }
             store.close()
-            let request = ControlRequest(op: .mount, mountpoint: absolute(mountpoint), workspace: wsName, options: options, actor: actor)
+            let request = ControlRequest(
+                op: .mount, mountpoint: absolute(mountpoint), workspace: wsName, options: options, actor: actor)
             if let response = DaemonClient.send(request, storePath: storeOptions.path) {
                 guard response.ok else { throw CLIError(message: response.error ?? "the daemon refused the mount") }
                 report(joined: true)
@@ -59,7 +63,8 @@ struct Mount: ParsableCommand {
     /// Becomes the store's daemon: mounts, says "ready" on --ready-fd, serves until the end.
     private func serve(_ request: ControlRequest) throws {
         guard let lock = Daemon.acquireLock(storePath: storeOptions.path) else {
-            throw CLIError(message: "another cairn daemon owns \(storeOptions.path) but does not answer; if it hangs, kill it")
+            throw CLIError(
+                message: "another cairn daemon owns \(storeOptions.path) but does not answer; if it hangs, kill it")
         }
         let daemon: Daemon
         do {
@@ -81,7 +86,9 @@ struct Mount: ParsableCommand {
         }
         let signals = SignalHandling(daemon: daemon)
         signalReady("ok")
-        if readyFd != nil { FileHandle.standardError.write(Data("cairn daemon \(getpid()) serving \(request.mountpoint!)\n".utf8)) }
+        if readyFd != nil {
+            FileHandle.standardError.write(Data("cairn daemon \(getpid()) serving \(request.mountpoint!)\n".utf8))
+        }
         daemon.wait()
         server.drain()
         withExtendedLifetime(signals) {}
@@ -114,7 +121,9 @@ struct Mount: ParsableCommand {
         guard text == "ok" else {
             var status: Int32 = 0
             waitpid(pid, &status, WNOHANG)
-            let detail = text.hasPrefix("error: ") ? String(text.dropFirst(7)) : "the daemon exited before it was ready; see \(log)"
+            let detail =
+                text.hasPrefix("error: ")
+                ? String(text.dropFirst(7)) : "the daemon exited before it was ready; see \(log)"
             throw CLIError(message: detail)
         }
     }

@@ -4,7 +4,8 @@ import CairnMount
 import Foundation
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the store's size, chunks, deduplication, versions and mounts.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show the store's size, chunks, deduplication, versions and mounts.")
 
     @OptionGroup var storeOptions: StoreOptions
     @Flag(help: "Print the result as JSON.") var json = false
@@ -28,9 +29,14 @@ struct Status: ParsableCommand {
             }
             print("store      \(store.path) (id \(store.identifier))")
             print("workspaces \(stats.workspaces)")
-            print("files      \(stats.liveFiles) live, \(stats.inodes) inodes ever, \(stats.versions) versions, \(stats.events) changes")
-            print("data       \(bytes(stats.liveBytes)) in current versions; \(bytes(stats.chunkBytes)) stored in \(stats.chunks) chunks (\(stats.inlineChunks) inline)")
-            print("dedup      \(String(format: "%.2f", stats.dedupRatio))x (bytes named by all versions / bytes stored)")
+            print(
+                "files      \(stats.liveFiles) live, \(stats.inodes) inodes ever, \(stats.versions) versions, \(stats.events) changes"
+            )
+            print(
+                "data       \(bytes(stats.liveBytes)) in current versions; \(bytes(stats.chunkBytes)) stored in \(stats.chunks) chunks (\(stats.inlineChunks) inline)"
+            )
+            print(
+                "dedup      \(String(format: "%.2f", stats.dedupRatio))x (bytes named by all versions / bytes stored)")
             print("database   \(bytes(stats.databaseBytes))")
             if let daemon {
                 print("daemon     pid \(daemon.pid), \(daemon.openHandles) open handles")

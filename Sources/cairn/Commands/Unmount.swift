@@ -14,7 +14,8 @@ struct Unmount: ParsableCommand {
     func run() throws {
         try reporting {
             let path = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
-            if let response = DaemonClient.send(ControlRequest(op: .unmount, mountpoint: path), storePath: storeOptions.path),
+            if let response = DaemonClient.send(
+                ControlRequest(op: .unmount, mountpoint: path), storePath: storeOptions.path),
                 response.ok
             {
                 try waitUntilGone(path)
@@ -46,7 +47,8 @@ struct Unmount: ParsableCommand {
             if !isFuseMount(path) { return }
             usleep(50_000)
         }
-        throw CLIError(message: "\(path) is still mounted after 5 s; a process may still use it (see `fuser -vm \(path)`)")
+        throw CLIError(
+            message: "\(path) is still mounted after 5 s; a process may still use it (see `fuser -vm \(path)`)")
     }
 
     private func run(_ tool: String, _ args: [String]) -> Int32 {
