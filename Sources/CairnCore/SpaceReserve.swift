@@ -33,6 +33,16 @@ extension Store {
         if ok { rename(reservePath + ".tmp", reservePath) } else { unlink(reservePath + ".tmp") }
     }
 
+    /// Gives the reserve back when less than `reserveBytes` is free, so a commit about to run
+    /// cannot fail for lack of space (that would undo operations already answered).
+    static func releaseReserveIfFull(storePath: String, reservePath: String) {
+        var vfs = statvfs()
+        guard statvfs(storePath, &vfs) == 0,
+            UInt64(vfs.f_bavail) * UInt64(vfs.f_frsize) < UInt64(reserveBytes)
+        else { return }
+        unlink(reservePath)
+    }
+
     /// Runs `body`; if it fails for lack of space, frees the reserve and runs it once more.
     func usingReserve<T>(_ body: () throws(FSError) -> T) throws(FSError) -> T {
         do {

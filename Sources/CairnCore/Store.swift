@@ -131,7 +131,10 @@ public final class Store: Sendable {
                 throw .corrupt(path: path, detail: "schema migration failed (\(error))")
             }
             do {
-                writer = try MetadataWriter(pool: pool, path: path + "/cairn.db")
+                let reserve = path + "/reserve"
+                writer = try MetadataWriter(pool: pool, path: path + "/cairn.db") {
+                    Store.releaseReserveIfFull(storePath: path, reservePath: reserve)
+                }
             } catch {
                 throw .io("cannot open the store's database for writing: \(error)")
             }

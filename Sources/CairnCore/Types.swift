@@ -7,8 +7,23 @@ public typealias InodeID = Int64
 public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
     public var nanoseconds: Int64
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+    /// Times are kept in 64-bit nanoseconds (years 1677 to 2262); a time set outside that range
+    /// (utimensat takes any 64-bit seconds) is clamped to it, as ext4 clamps to its own range.
     public init(seconds: Int, nanoseconds: Int) {
-        self.nanoseconds = Int64(seconds) * 1_000_000_000 + Int64(nanoseconds)
+        let (whole, overflow) = Int64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, overflow2) = whole.addingReportingOverflow(Int64(nanoseconds))
+        if overflow || overflow2 {
+            self.nanoseconds = seconds < 0 ? Int64.min : Int64.max
+        } else {
+            self.nanoseconds = sum
+        }
+    }
+
+    /// Nanoseconds of a clock that never steps (for timers, not for timestamps).
+    static func monotonicNanoseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     public static func now() -> Timestamp {
@@ -17,8 +32,12 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
         return Timestamp(seconds: ts.tv_sec, nanoseconds: ts.tv_nsec)
     }
 
+    /// Whole seconds, rounded down (so subsecondNanoseconds is never negative, as in timespec).
     public var seconds: Int { Int(nanoseconds.floorDiv(1_000_000_000)) }
-    public var subsecondNanoseconds: Int { Int(nanoseconds - Int64(seconds) * 1_000_000_000) }
+    public var subsecondNanoseconds: Int {
+        let r = nanoseconds % 1_000_000_000
+        return Int(r < 0 ? r + 1_000_000_000 : r)
+    }
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.nanoseconds < b.nanoseconds }
 }
 

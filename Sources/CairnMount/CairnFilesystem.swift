@@ -196,7 +196,8 @@ final class CairnFilesystem: FuseOperations {
     func open(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
         do {
             let handle = try fs.open(inode(ino), flags: info.flags, caller: caller(req))
-            req.reply(open: OpenReply(handle: handle))
+            // The opener may be gone (killed while waiting): then no RELEASE will come.
+            if !req.reply(open: OpenReply(handle: handle)) { try? fs.release(handle: handle) }
         } catch {
             req.reply(error: error.errno)
         }
@@ -206,7 +207,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             let (attrs, handle) = try fs.create(
                 parent: inode(parent), name: name, mode: mode, flags: info.flags, caller: caller(req))
-            req.reply(create: entry(attrs), open: OpenReply(handle: handle))
+            if !req.reply(create: entry(attrs), open: OpenReply(handle: handle)) { try? fs.release(handle: handle) }
         } catch {
             req.reply(error: error.errno)
         }
@@ -333,7 +334,7 @@ final class CairnFilesystem: FuseOperations {
             var full = false
             if offset < 1 { full = !add(&buffer, [UInt8(ascii: ".")], dir, 1, plus: plus) }
             if !full && offset < 2 { full = !add(&buffer, [UInt8(ascii: "."), UInt8(ascii: ".")], dir, 2, plus: plus) }
-            var cookie = max(0, offset - 2)
+            var cookie = offset > 2 ? offset - 2 : 0
             while !full {
                 let batch = try fs.list(directory: dir.id, after: cookie, limit: max(16, size / 64))
                 if batch.isEmpty { break }

@@ -65,17 +65,24 @@ public struct FuseRequest: ~Copyable, @unchecked Sendable {
         discard self
     }
 
-    public consuming func reply(open: OpenReply) {
+    /// Returns false when the kernel refused the answer (the caller was interrupted and is
+    /// gone): no RELEASE will follow, so the filesystem must close the handle itself.
+    @discardableResult
+    public consuming func reply(open: OpenReply) -> Bool {
         var fi = open.fileInfo
-        fuse_reply_open(raw, &fi)
+        let status = fuse_reply_open(raw, &fi)
         discard self
+        return status == 0
     }
 
-    public consuming func reply(create entry: Entry, open: OpenReply) {
+    /// As `reply(open:)`: false means the handle will never be released by the kernel.
+    @discardableResult
+    public consuming func reply(create entry: Entry, open: OpenReply) -> Bool {
         var e = entry.cValue
         var fi = open.fileInfo
-        fuse_reply_create(raw, &e, &fi)
+        let status = fuse_reply_create(raw, &e, &fi)
         discard self
+        return status == 0
     }
 
     public consuming func reply(written count: Int) {

@@ -138,3 +138,19 @@ import Testing
         #expect(Set((100..<105).map { "f\($0)" }).isSubset(of: Set(names)))
     }
 }
+
+@Suite struct TimeTests {
+    @Test func timesBeyondSixtyFourBitNanosecondsAreClampedNotFatal() throws {
+        let t = try TemporaryStore()
+        let f = try t.fs.writeFile(t.root, "t", [])
+        for seconds in [Int.max, Int.min, 10_000_000_000, -1_000_000_000_000] {
+            let a = try t.fs.setattr(
+                f.id, changes: AttributeChanges(mtime: .value(Timestamp(seconds: seconds, nanoseconds: 999_999_999))),
+                handle: nil, caller: .tester)
+            #expect((0..<1_000_000_000).contains(a.mtime.subsecondNanoseconds))
+            #expect((a.mtime.seconds > 0) == (seconds > 0))
+        }
+        let exact = Timestamp(seconds: -5, nanoseconds: 250)
+        #expect(exact.seconds == -5 && exact.subsecondNanoseconds == 250)
+    }
+}

@@ -101,6 +101,17 @@ class ToolTests(MountedTestCase):
         run("setfattr", "-x", "user.color", path)
         self.assertNotEqual(run("getfattr", "-n", "user.color", path, check=False).returncode, 0)
 
+    def test_times_outside_the_range_are_clamped_not_fatal(self):
+        path = self.p("t")
+        open(path, "w").close()
+        run("touch", "-d", "@10000000000", path)  # year 2286: past 64-bit nanoseconds
+        os.utime(path, (-(10**12), -(10**12)))  # long before 1677
+        os.utime(path, ns=(1_700_000_000_123_456_789, 1_700_000_000_987_654_321))
+        st = os.stat(path)
+        self.assertEqual(st.st_mtime_ns, 1_700_000_000_987_654_321, "nanoseconds are kept")
+        with open(path, "w") as f:
+            f.write("the daemon is alive\n")
+
     def test_special_files_as_root(self):
         os.mkfifo(self.p("fifo"))
         os.mknod(self.p("null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))

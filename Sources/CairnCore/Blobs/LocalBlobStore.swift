@@ -25,7 +25,11 @@ public final class LocalBlobStore: BlobStore {
     public func contains(_ digest: BlobDigest) -> Bool { access(path(digest), F_OK) == 0 }
 
     public func put(_ digest: BlobDigest, data: UnsafeRawBufferPointer, durable: Bool) throws(FSError) {
-        if contains(digest) { return }
+        if contains(digest) {
+            // Present, but perhaps written by a commit that was not durable.
+            if durable { try syncFile(path(digest)) }
+            return
+        }
         let temp = root + "/incoming/" + digest.hex + ".\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
         guard fd >= 0 else { throw FSError.fromErrno(errno, "create blob") }
@@ -44,18 +48,21 @@ public final class LocalBlobStore: BlobStore {
         let target = path(digest)
         if access(target, F_OK) == 0 {
             unlink(file)
+            // Present, but perhaps written by a commit that was not durable.
+            if durable { try syncFile(target) }
             return
         }
-        if durable {
-            let fd = open(file, O_RDONLY | O_CLOEXEC)
-            if fd >= 0 {
-                defer { close(fd) }
-                if fsync(fd) != 0 { throw FSError.fromErrno(errno, "fsync blob") }
-            }
-        }
+        if durable { try syncFile(file) }
         chmod(file, 0o444)
         guard rename(file, target) == 0 else { throw FSError.fromErrno(errno, "store blob") }
         if durable { try syncDirectory(root + "/" + hexByte(digest.bytes[0])) }
+    }
+
+    private func syncFile(_ path: String) throws(FSError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FSError.fromErrno(errno, "open blob for fsync") }
+        defer { close(fd) }
+        if fsync(fd) != 0 { throw FSError.fromErrno(errno, "fsync blob") }
     }
 
     public func read(

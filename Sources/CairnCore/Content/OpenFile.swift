@@ -19,6 +19,9 @@ final class OpenFile: @unchecked Sendable {
     var ctime: Timestamp
     /// Content or size changed since the last commit.
     var modified = false
+    /// Chunks moved into storage by a commit that has not reached the database yet (it failed):
+    /// the next commit records them, so no manifest ever names a chunk without its row.
+    var pendingStored: [ContentStore.StoredChunk] = []
     /// The unsealed version an fsync of this write session created, updated by later commits.
     var sessionVersion: Int64?
     var sessionStarted = Timestamp(nanoseconds: 0)
@@ -200,15 +203,13 @@ final class OpenFile: @unchecked Sendable {
     /// Moves every staged chunk into permanent storage and folds it into the manifest. The chunks
     /// stored are returned so the caller can record them in the same transaction as the version.
     func storeStaged(durable: Bool) throws(FSError) -> [ContentStore.StoredChunk] {
-        var stored: [ContentStore.StoredChunk] = []
         // Many chunk files are made durable by one syncfs rather than two fsyncs each.
         let syncAtEnd = durable && staged.values.filter { $0.filePath != nil }.count > 4
-        defer { if syncAtEnd { content.store.syncFilesystem() } }
         for index in staged.keys.sorted() {
             let chunk = staged[index]!
             if let result = try content.store(chunk, durable: durable && !syncAtEnd) {
                 manifest.chunks[index] = result.ref
-                stored.append(result)
+                pendingStored.append(result)
             } else {
                 manifest.chunks.removeValue(forKey: index)
             }
@@ -216,6 +217,7 @@ final class OpenFile: @unchecked Sendable {
             staged.removeValue(forKey: index)
         }
         manifest.truncate(to: size, chunkSize: chunkSize)
-        return stored
+        if syncAtEnd { try content.store.syncFilesystem() }
+        return pendingStored
     }
 }

@@ -14,7 +14,7 @@ extension FileSystem {
             do {
                 try truncate(handle: handle, to: 0)
             } catch {
-                _ = removeHandle(handle)
+                if let (_, last) = removeHandle(handle), let last { dropIfUnused(last) }
                 throw error
             }
         }
@@ -72,9 +72,9 @@ extension FileSystem {
     /// flush, and drops the file's in-memory state when no handle is left.
     public func release(handle id: UInt64) throws(FSError) {
         guard let (handle, lastFile) = removeHandle(id) else { throw FSError.badHandle }
-        if let file = lastFile ?? handle.file {
-            try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: lastFile != nil)
-        }
+        guard let file = lastFile ?? handle.file else { return }
+        defer { if let lastFile { dropIfUnused(lastFile) } }
+        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: lastFile != nil)
     }
 
     /// Makes the file's current content durable. Versions are not multiplied: every fsync of one
@@ -107,7 +107,7 @@ extension FileSystem {
             return
         }
         if !file.staged.isEmpty, !store.hasRoomForData() { throw FSError.noSpace }
-        if durable { store.syncPendingBlobs() }
+        if durable { try store.syncPendingBlobs() }
         let stored = try file.storeStaged(durable: durable)
         if !durable && stored.contains(where: { !$0.ref.inline }) { store.noteUnsyncedBlobs() }
         guard file.modified else {
@@ -152,6 +152,7 @@ extension FileSystem {
             return id
         }
         file.modified = false
+        file.pendingStored = []
         if seal {
             file.sessionVersion = nil
         } else if file.sessionVersion == nil {
@@ -269,17 +270,22 @@ extension Store {
     /// since its version may name them. One syncfs of the store's filesystem does it.
     func noteUnsyncedBlobs() { unsyncedBlobs.store(true, ordering: .relaxed) }
 
-    func syncPendingBlobs() {
+    func syncPendingBlobs() throws(FSError) {
         guard unsyncedBlobs.exchange(false, ordering: .relaxed) else { return }
-        syncFilesystem()
+        do {
+            try syncFilesystem()
+        } catch {
+            noteUnsyncedBlobs()
+            throw error
+        }
     }
 
     /// Everything written to the store's filesystem reaches the disk (syncfs).
-    func syncFilesystem() {
+    func syncFilesystem() throws(FSError) {
         let fd = Glibc.open(path + "/blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = systemSyncfs(fd)
-        Glibc.close(fd)
+        guard fd >= 0 else { throw FSError.fromErrno(errno, "open the blob store") }
+        defer { Glibc.close(fd) }
+        if systemSyncfs(fd) != 0 { throw FSError.fromErrno(errno, "syncfs of the store") }
     }
 }
 

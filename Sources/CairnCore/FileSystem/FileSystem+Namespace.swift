@@ -148,6 +148,8 @@ extension FileSystem {
             guard let (dentry, attrs) = try NamespaceQueries.lookup(db, parent: parent, name: name) else {
                 throw FSError.notFound
             }
+            // The store root holds the workspaces: `cairn workspace` manages them, not rmdir.
+            if parent == 1 { throw FSError.notPermitted }
             if directory {
                 guard attrs.isDirectory else { throw FSError.notDirectory }
                 if try NamespaceQueries.hasLiveChildren(db, attrs.id) { throw FSError.notEmpty }
@@ -175,6 +177,7 @@ extension FileSystem {
             guard attrs.nlink < Limits.maxLinks else { throw FSError.tooManyLinks }
             let parentAttrs = try NamespaceQueries.requireInode(db, newParent)
             guard parentAttrs.isDirectory else { throw FSError.notDirectory }
+            if newParent == 1 { throw FSError.notPermitted }
             if try NamespaceQueries.lookup(db, parent: newParent, name: newName) != nil { throw FSError.exists }
             let now = Timestamp.now()
             let seq = try NamespaceQueries.recordEvent(

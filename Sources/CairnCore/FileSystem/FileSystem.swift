@@ -99,16 +99,21 @@ public final class FileSystem: Sendable {
     }
 
     /// Forgets a handle; returns the file if this was its last handle (so it can be committed).
+    /// The file stays in the table until `dropIfUnused`: an open racing with the last release
+    /// must find it, not reload a manifest the release has not committed yet.
     func removeHandle(_ id: UInt64) -> (handle: Handle, lastFile: OpenFile?)? {
         table.withLock { t in
             guard let handle = t.handles.removeValue(forKey: id) else { return nil }
             guard let file = handle.file else { return (handle, nil) }
             file.handleCount -= 1
-            if file.handleCount == 0 {
-                t.files.removeValue(forKey: handle.inode)
-                return (handle, file)
-            }
-            return (handle, nil)
+            return (handle, file.handleCount == 0 ? file : nil)
+        }
+    }
+
+    /// Drops a released file's in-memory state, unless it was opened again meanwhile.
+    func dropIfUnused(_ file: OpenFile) {
+        table.withLock { t in
+            if file.handleCount == 0, t.files[file.inode] === file { t.files.removeValue(forKey: file.inode) }
         }
     }
 

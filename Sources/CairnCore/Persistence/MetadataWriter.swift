@@ -37,8 +37,13 @@ final class MetadataWriter: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let timerDone = DispatchSemaphore(value: 0)
 
-    init(pool: DatabasePool, path: String) throws {
+    /// Called before each commit; gives back the space reserve when the disk is nearly full, so
+    /// the commit (which carries operations already answered) has room.
+    private let beforeCommit: @Sendable () -> Void
+
+    init(pool: DatabasePool, path: String, beforeCommit: @escaping @Sendable () -> Void) throws {
         self.pool = pool
+        self.beforeCommit = beforeCommit
         self.walPath = path + "-wal"
         var config = Configuration()
         config.busyMode = .timeout(1)
@@ -55,7 +60,7 @@ final class MetadataWriter: Sendable {
             value = try pool.writeWithoutTransaction { db -> T in
                 if !db.isInsideTransaction {
                     try db.beginTransaction(.immediate)
-                    openedAt.store(Int64(Timestamp.now().nanoseconds), ordering: .relaxed)
+                    openedAt.store(Timestamp.monotonicNanoseconds(), ordering: .relaxed)
                     timerWake.signal()
                 }
                 // The savepoint statements are cached: this runs for every operation.
@@ -64,8 +69,14 @@ final class MetadataWriter: Sendable {
                 do {
                     result = try work(db)
                 } catch {
-                    try db.run("ROLLBACK TO SAVEPOINT operation")
-                    try db.run("RELEASE SAVEPOINT operation")
+                    // Some errors (SQLITE_FULL, I/O) roll the whole transaction back: then there
+                    // is no savepoint left, and the original error is the one to report.
+                    if db.isInsideTransaction {
+                        try? db.run("ROLLBACK TO SAVEPOINT operation")
+                        try? db.run("RELEASE SAVEPOINT operation")
+                    } else {
+                        openedAt.store(0, ordering: .relaxed)
+                    }
                     throw error
                 }
                 try db.run("RELEASE SAVEPOINT operation")
@@ -108,9 +119,13 @@ final class MetadataWriter: Sendable {
     }
 
     private func commitOpen(_ db: Database) throws {
-        guard db.isInsideTransaction else { return }
+        guard db.isInsideTransaction else {
+            openedAt.store(0, ordering: .relaxed)
+            return
+        }
+        beforeCommit()
+        defer { if !db.isInsideTransaction { openedAt.store(0, ordering: .relaxed) } }
         try db.commit()
-        openedAt.store(0, ordering: .relaxed)
     }
 
     /// fsync of the WAL: every transaction committed so far reaches the disk.
@@ -128,16 +143,17 @@ final class MetadataWriter: Sendable {
             while !stopping.load(ordering: .relaxed) {
                 let opened = openedAt.load(ordering: .relaxed)
                 if opened == 0 { break }
-                let due = opened + Int64(Self.commitDelay * 1e9) - Timestamp.now().nanoseconds
+                let delay = Int64(Self.commitDelay * 1e9)
+                let due = opened + delay - Timestamp.monotonicNanoseconds()
                 if due > 0 {
-                    usleep(useconds_t(due / 1000 + 1))
+                    usleep(useconds_t(min(due, delay) / 1000 + 1))
                     continue
                 }
                 do {
                     try pool.writeWithoutTransaction { db in
                         // Commit only a transaction at least commitDelay old (not one begun since).
                         let at = openedAt.load(ordering: .relaxed)
-                        if at != 0, Timestamp.now().nanoseconds - at >= Int64(Self.commitDelay * 1e9) {
+                        if at != 0, Timestamp.monotonicNanoseconds() - at >= Int64(Self.commitDelay * 1e9) {
                             try commitOpen(db)
                         }
                     }
