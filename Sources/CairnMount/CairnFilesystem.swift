@@ -13,14 +13,29 @@ final class CairnFilesystem: FuseOperations {
     let root: InodeID
     let actors: ActorResolver
     /// How long the kernel may cache names and attributes. Every change to this store goes
-    /// through this daemon, and the kernel updates its cache on the changes it makes itself.
+    /// through this daemon: the kernel updates its cache on the changes made through this mount,
+    /// and `coherence` invalidates it for changes made through the store's other mounts.
     let ttl: Double
+    /// Not cached for as long: a name may appear through a mount that does not know it was asked.
+    let negativeTTL: Double
+    let coherence: SessionCoherence
+    let sessionID: Int
 
-    init(fs: FileSystem, root: InodeID, actor: String?, ttl: Double = 1.0) {
+    init(
+        fs: FileSystem, root: InodeID, actor: String?, coherence: SessionCoherence, sessionID: Int, ttl: Double = 10
+    ) {
         self.fs = fs
         self.root = root
         self.actors = ActorResolver(mountActor: actor)
+        self.coherence = coherence
+        self.sessionID = sessionID
         self.ttl = ttl
+        self.negativeTTL = 1
+    }
+
+    /// Tells the store's other mounts what changed.
+    private func changed(_ changes: SessionCoherence.Change...) {
+        for change in changes { coherence.changed(change, by: sessionID) }
     }
 
     // MARK: mapping
@@ -74,7 +89,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             req.reply(entry: entry(try fs.lookup(parent: inode(parent), name: name)))
         } catch .notFound {
-            req.reply(entry: .negative(timeout: ttl))
+            req.reply(entry: .negative(timeout: negativeTTL))
         } catch {
             req.reply(error: error.errno)
         }
@@ -102,6 +117,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             let a = try fs.setattr(inode(ino), changes: core, handle: handle, caller: caller(req))
             req.reply(attributes: attributes(a), timeout: ttl)
+            changed(.inode(a.id))
         } catch {
             req.reply(error: error.errno)
         }
@@ -117,9 +133,9 @@ final class CairnFilesystem: FuseOperations {
 
     func mknod(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t, rdev: UInt64) {
         do {
-            req.reply(
-                entry: entry(
-                    try fs.mknod(parent: inode(parent), name: name, mode: mode, rdev: rdev, caller: caller(req))))
+            let made = try fs.mknod(parent: inode(parent), name: name, mode: mode, rdev: rdev, caller: caller(req))
+            req.reply(entry: entry(made))
+            changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -128,6 +144,7 @@ final class CairnFilesystem: FuseOperations {
     func mkdir(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t) {
         do {
             req.reply(entry: entry(try fs.mkdir(parent: inode(parent), name: name, mode: mode, caller: caller(req))))
+            changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -135,8 +152,9 @@ final class CairnFilesystem: FuseOperations {
 
     func symlink(_ req: consuming FuseRequest, target: [UInt8], parent: InodeNumber, name: [UInt8]) {
         do {
-            req.reply(
-                entry: entry(try fs.symlink(parent: inode(parent), name: name, target: target, caller: caller(req))))
+            let made = try fs.symlink(parent: inode(parent), name: name, target: target, caller: caller(req))
+            req.reply(entry: entry(made))
+            changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -146,6 +164,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             try fs.unlink(parent: inode(parent), name: name, caller: caller(req))
             req.replyOK()
+            changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -155,6 +174,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             try fs.rmdir(parent: inode(parent), name: name, caller: caller(req))
             req.replyOK()
+            changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -176,6 +196,9 @@ final class CairnFilesystem: FuseOperations {
                 parent: inode(parent), name: name, newParent: inode(newParent), newName: newName, options: options,
                 caller: caller(req))
             req.replyOK()
+            changed(
+                .entry(parent: inode(parent), name: name), .entry(parent: inode(newParent), name: newName),
+                .inode(inode(parent)), .inode(inode(newParent)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -183,9 +206,10 @@ final class CairnFilesystem: FuseOperations {
 
     func link(_ req: consuming FuseRequest, ino: InodeNumber, newParent: InodeNumber, newName: [UInt8]) {
         do {
-            req.reply(
-                entry: entry(
-                    try fs.link(inode: inode(ino), newParent: inode(newParent), newName: newName, caller: caller(req))))
+            let linked = try fs.link(
+                inode: inode(ino), newParent: inode(newParent), newName: newName, caller: caller(req))
+            req.reply(entry: entry(linked))
+            changed(.entry(parent: inode(newParent), name: newName), .inode(linked.id), .inode(inode(newParent)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -208,6 +232,7 @@ final class CairnFilesystem: FuseOperations {
             let (attrs, handle) = try fs.create(
                 parent: inode(parent), name: name, mode: mode, flags: info.flags, caller: caller(req))
             if !req.reply(create: entry(attrs), open: OpenReply(handle: handle)) { try? fs.release(handle: handle) }
+            changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -239,6 +264,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             try fs.flush(handle: info.handle)
             req.replyOK()
+            changed(.inode(inode(ino)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -248,6 +274,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             try fs.release(handle: info.handle)
             req.replyOK()
+            changed(.inode(inode(ino)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -257,6 +284,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             try fs.fsync(handle: info.handle)
             req.replyOK()
+            changed(.inode(inode(ino)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -271,6 +299,7 @@ final class CairnFilesystem: FuseOperations {
                 handle: info.handle, mode: FileSystem.FallocateFlags(rawValue: mode.rawValue), offset: offset,
                 length: length)
             req.replyOK()
+            changed(.inode(inode(ino)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -398,6 +427,7 @@ final class CairnFilesystem: FuseOperations {
                 inode(ino), name: name, value: Array(value), flags: FileSystem.XattrFlags(rawValue: flags),
                 caller: caller(req))
             req.replyOK()
+            changed(.inode(inode(ino)))
         } catch {
             req.reply(error: error.errno)
         }
@@ -425,6 +455,7 @@ final class CairnFilesystem: FuseOperations {
         do {
             try fs.removexattr(inode(ino), name: name, caller: caller(req))
             req.replyOK()
+            changed(.inode(inode(ino)))
         } catch {
             req.reply(error: error.errno)
         }

@@ -13,12 +13,14 @@ public final class Daemon: Sendable {
     public let fs: FileSystem
     private let lockFD: Int32
     private let sessions = Mutex<[String: Mounted]>([:])
+    private let coherence = SessionCoherence()
     private let done = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
 
     private struct Mounted: @unchecked Sendable {
         var session: FuseSession
         var info: MountInfo
+        var coherenceID: Int
     }
 
     /// Takes the store's daemon lock. Returns nil when another daemon holds it.
@@ -49,7 +51,8 @@ public final class Daemon: Sendable {
             throw MountError.daemon("\(error)")
         }
         let fuseOptions = try Mountpoint.options(user: options, workspace: workspace ?? "store", isRoot: geteuid() == 0)
-        let adapter = CairnFilesystem(fs: fs, root: root, actor: actor)
+        let coherenceID = coherence.reserveID()
+        let adapter = CairnFilesystem(fs: fs, root: root, actor: actor, coherence: coherence, sessionID: coherenceID)
         let session: FuseSession
         do {
             session = try FuseSession(operations: adapter, options: fuseOptions)
@@ -58,7 +61,8 @@ public final class Daemon: Sendable {
             throw MountError.notPermitted(canonical, detail: "\(error)")
         }
         let info = MountInfo(mountpoint: canonical, workspace: workspace, since: Date().timeIntervalSince1970)
-        sessions.withLock { $0[canonical] = Mounted(session: session, info: info) }
+        sessions.withLock { $0[canonical] = Mounted(session: session, info: info, coherenceID: coherenceID) }
+        coherence.add(coherenceID, session: session, root: root)
         let thread = Thread { [self] in
             _ = session.run(maxThreads: 16)
             self.sessionEnded(canonical)
@@ -93,10 +97,8 @@ public final class Daemon: Sendable {
     }
 
     private func sessionEnded(_ mountpoint: String) {
-        let remaining = sessions.withLock { s -> Int in
-            s.removeValue(forKey: mountpoint)
-            return s.count
-        }
+        let (ended, remaining) = sessions.withLock { s in (s.removeValue(forKey: mountpoint), s.count) }
+        if let ended { coherence.remove(ended.coherenceID) }
         if remaining == 0 { done.signal() }
     }
 

@@ -147,3 +147,27 @@ class LargeFileTests(MountedTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CoherenceTests(unittest.TestCase):
+    def test_changes_through_one_mount_show_at_once_in_another(self):
+        with CairnMount() as m:
+            other = os.path.join(m.base, "other")
+            os.mkdir(other)
+            m.cairn("mount", other)
+            try:
+                seen = os.path.join(other, "new.txt")
+                self.assertFalse(os.path.exists(seen))  # the other mount now caches "no such name"
+                with open(m.p("new.txt"), "w") as f:
+                    f.write("hello\n")
+                os.chmod(m.p("new.txt"), 0o600)
+                time.sleep(0.2)  # invalidations are sent asynchronously
+                self.assertTrue(os.path.exists(seen), "a name created through one mount is visible in the other")
+                self.assertEqual(os.stat(seen).st_mode & 0o777, 0o600, "attributes are not stale")
+                with open(seen) as f:
+                    self.assertEqual(f.read(), "hello\n")
+                os.unlink(m.p("new.txt"))
+                time.sleep(0.2)
+                self.assertFalse(os.path.exists(seen), "a removal is visible in the other mount")
+            finally:
+                m.cairn("unmount", other)

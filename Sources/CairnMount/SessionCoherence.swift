@@ -1,0 +1,58 @@
+import CairnCore
+import Dispatch
+import FuseKit
+import Synchronization
+
+/// Keeps the kernel caches of every mount of a store coherent with changes made through the
+/// others. Each mount lets the kernel cache names and attributes for a long time (`ttl`); when a
+/// change goes through one mount, the others are told to drop what they cached of it
+/// (`fuse_lowlevel_notify_inval_entry` / `_inval_inode`). Notifications are sent from a queue of
+/// their own, never from the worker answering the request that made the change.
+final class SessionCoherence: Sendable {
+    enum Change: Sendable {
+        /// A name in a directory appeared, vanished or now names another inode.
+        case entry(parent: InodeID, name: [UInt8])
+        /// An inode's attributes changed.
+        case inode(InodeID)
+    }
+
+    private struct Member: @unchecked Sendable {
+        // SAFETY: FuseSession's notify functions are thread-safe; the strong reference keeps the
+        // session alive while a notification that names it is pending.
+        let session: FuseSession
+        let root: InodeID
+    }
+
+    private let members = Mutex<[Int: Member]>([:])
+    private let nextID = Atomic<Int>(1)
+    private let queue = DispatchQueue(label: "cairn.coherence")
+
+    func reserveID() -> Int { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    func add(_ id: Int, session: FuseSession, root: InodeID) {
+        members.withLock { $0[id] = Member(session: session, root: root) }
+    }
+
+    func remove(_ id: Int) { _ = members.withLock { $0.removeValue(forKey: id) } }
+
+    /// Tells every mount but `origin` about a change.
+    func changed(_ change: Change, by origin: Int) {
+        let others = members.withLock { m in m.filter { $0.key != origin }.map(\.value) }
+        guard !others.isEmpty else { return }
+        queue.async {
+            for member in others {
+                switch change {
+                case .entry(let parent, let name):
+                    member.session.invalidateEntry(parent: Self.node(parent, root: member.root), name: name)
+                case .inode(let inode):
+                    member.session.invalidateInode(Self.node(inode, root: member.root))
+                }
+            }
+        }
+    }
+
+    /// The node id of `inode` in a mount whose root is `root` (see CairnFilesystem).
+    static func node(_ inode: InodeID, root: InodeID) -> InodeNumber {
+        UInt64(bitPattern: inode == root ? 1 : (inode == 1 ? root : inode))
+    }
+}
