@@ -106,14 +106,13 @@ def main():
     for d in (mnt, plain):
         os.makedirs(d)
     env = dict(os.environ, CAIRN_STORE=store)
-    run([args.cairn, "init"], env=env)
-    run([args.cairn, "mount", mnt], env=env)
-
     # A real source tree as the tarball: the package checkouts the build fetched.
     tarball = os.path.join(base, "src.tar")
     checkouts = os.path.join(os.path.dirname(os.path.dirname(args.cairn)), "checkouts")
     run(["tar", "-cf", tarball, "-C", checkouts, "."])
     tar_mb = os.path.getsize(tarball) / MiB
+    run([args.cairn, "init"], env=env)
+    run([args.cairn, "mount", mnt], env=env)
 
     def chunk_bytes():
         out = subprocess.run([args.cairn, "status", "--json"], env=env, capture_output=True, text=True, check=True)

@@ -42,7 +42,11 @@ public final class Store: Sendable {
         let fm = FileManager.default
         if fm.fileExists(atPath: path + "/cairn.db") { throw .alreadyExists(path: path) }
         do {
-            try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
+            // The store holds every version of every file, whatever its mode in the mount: only
+            // its owner may read it.
+            try fm.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            chmod(path, 0o700)
             try LocalBlobStore.prepare(root: path + "/blobs")
             try makeDirectory(path + "/staging")
             let pool = try DatabasePool(path: path + "/cairn.db", configuration: configuration(readOnly: false))

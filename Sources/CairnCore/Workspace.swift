@@ -19,6 +19,10 @@ extension Store {
         let bytes = Array(name.utf8)
         try FileSystem.validate(name: bytes)
         guard !name.hasPrefix(".") else { throw FSError.invalidArgument("a workspace name may not start with '.'") }
+        // The name appears in mount options (fsname=cairn:NAME) and in the mount table.
+        guard !name.contains(where: { $0 == "," || $0.isWhitespace || $0 == "\\" }) else {
+            throw FSError.invalidArgument("a workspace name may not contain ',', '\\' or white space")
+        }
         return try write { db in
             if try WorkspaceQueries.named(db, name) != nil { throw FSError.exists }
             let now = Timestamp.now()

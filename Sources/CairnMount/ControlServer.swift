@@ -35,6 +35,8 @@ public final class ControlServer: Sendable {
                 if errno == EINTR { continue }
                 return
             }
+            // Not inherited by the fusermount3 that libfuse may start.
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             inFlight.wrappingAdd(1, ordering: .relaxed)
             let thread = Thread { [self] in
                 defer {

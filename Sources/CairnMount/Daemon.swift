@@ -12,10 +12,18 @@ public final class Daemon: Sendable {
     public let store: Store
     public let fs: FileSystem
     private let lockFD: Int32
-    private let sessions = Mutex<[String: Mounted]>([:])
+    private let sessions = Mutex(Registry())
     private let coherence = SessionCoherence()
     private let done = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
+
+    private struct Registry {
+        var mounts: [String: Mounted] = [:]
+        /// Mountpoints being mounted right now (so two requests cannot stack two mounts).
+        var reserved: Set<String> = []
+        /// The last mount ended or a shutdown began: no new mount may join.
+        var closing = false
+    }
 
     private struct Mounted: @unchecked Sendable {
         var session: FuseSession
@@ -50,7 +58,17 @@ public final class Daemon: Sendable {
         } catch {
             throw MountError.daemon("\(error)")
         }
-        let fuseOptions = try Mountpoint.options(user: options, workspace: workspace ?? "store", isRoot: geteuid() == 0)
+        let fuseOptions = try Mountpoint.options(
+            user: options, workspace: workspace ?? Mountpoint.allWorkspaces, isRoot: geteuid() == 0)
+        try sessions.withLock { (r: inout Registry) throws(MountError) in
+            if r.closing { throw MountError.daemonExiting }
+            if r.mounts[canonical] != nil || r.reserved.contains(canonical) {
+                throw MountError.alreadyMounted(canonical)
+            }
+            r.reserved.insert(canonical)
+        }
+        var registered = false
+        defer { if !registered { sessions.withLock { _ = $0.reserved.remove(canonical) } } }
         let coherenceID = coherence.reserveID()
         let adapter = CairnFilesystem(fs: fs, root: root, actor: actor, coherence: coherence, sessionID: coherenceID)
         let session: FuseSession
@@ -61,11 +79,15 @@ public final class Daemon: Sendable {
             throw MountError.notPermitted(canonical, detail: "\(error)")
         }
         let info = MountInfo(mountpoint: canonical, workspace: workspace, since: Date().timeIntervalSince1970)
-        sessions.withLock { $0[canonical] = Mounted(session: session, info: info, coherenceID: coherenceID) }
+        sessions.withLock { r in
+            r.reserved.remove(canonical)
+            r.mounts[canonical] = Mounted(session: session, info: info, coherenceID: coherenceID)
+        }
+        registered = true
         coherence.add(coherenceID, session: session, root: root)
         let thread = Thread { [self] in
             _ = session.run(maxThreads: 16)
-            self.sessionEnded(canonical)
+            self.sessionEnded(canonical, session)
         }
         thread.name = "cairn-fuse \(canonical)"
         thread.start()
@@ -74,7 +96,7 @@ public final class Daemon: Sendable {
 
     public func unmount(mountpoint: String) throws {
         let canonical = URL(fileURLWithPath: mountpoint).resolvingSymlinksInPath().path
-        guard let mounted = sessions.withLock({ $0[canonical] ?? $0[mountpoint] }) else {
+        guard let mounted = sessions.withLock({ $0.mounts[canonical] ?? $0.mounts[mountpoint] }) else {
             throw MountError.notMounted(mountpoint)
         }
         fs.commitAll()
@@ -83,7 +105,8 @@ public final class Daemon: Sendable {
 
     public var status: DaemonStatus {
         DaemonStatus(
-            pid: getpid(), mounts: sessions.withLock { $0.values.map(\.info) }.sorted { $0.mountpoint < $1.mountpoint },
+            pid: getpid(),
+            mounts: sessions.withLock { $0.mounts.values.map(\.info) }.sorted { $0.mountpoint < $1.mountpoint },
             openHandles: fs.openHandleCount)
     }
 
@@ -91,15 +114,26 @@ public final class Daemon: Sendable {
     public func shutdown() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         fs.commitAll()
-        let all = sessions.withLock { Array($0.values) }
+        let all = sessions.withLock { r in
+            r.closing = true
+            return Array(r.mounts.values)
+        }
         for mounted in all { mounted.session.stop() }
         if all.isEmpty { done.signal() }
     }
 
-    private func sessionEnded(_ mountpoint: String) {
-        let (ended, remaining) = sessions.withLock { s in (s.removeValue(forKey: mountpoint), s.count) }
+    /// A session's loop ended. Only that session is forgotten: the mountpoint may already carry
+    /// a newer mount.
+    private func sessionEnded(_ mountpoint: String, _ session: FuseSession) {
+        let (ended, last) = sessions.withLock { r -> (Mounted?, Bool) in
+            var ended: Mounted?
+            if r.mounts[mountpoint]?.session === session { ended = r.mounts.removeValue(forKey: mountpoint) }
+            let last = r.mounts.isEmpty && r.reserved.isEmpty
+            if last { r.closing = true }
+            return (ended, last)
+        }
         if let ended { coherence.remove(ended.coherenceID) }
-        if remaining == 0 { done.signal() }
+        if last { done.signal() }
     }
 
     /// How long a shutdown waits for programs to close files on lazily unmounted sessions
@@ -116,9 +150,10 @@ public final class Daemon: Sendable {
             stoppedAt = since
             if Date().timeIntervalSince(since) > Self.shutdownGrace { break }
         }
+        // New clients find no socket and start a daemon of their own once the lock is free.
+        unlink(store.path + "/daemon.sock")
         fs.commitAll()
         store.close()
-        unlink(store.path + "/daemon.sock")
         close(lockFD)
     }
 }

@@ -7,6 +7,7 @@ public enum MountError: Error, CustomStringConvertible, Sendable {
     case insideStore(String)
     case unknownOption(String)
     case notMounted(String)
+    case daemonExiting
     case daemon(String)
 
     public var description: String {
@@ -21,6 +22,7 @@ public enum MountError: Error, CustomStringConvertible, Sendable {
         case .unknownOption(let o):
             "unknown mount option '\(o)'; supported: ro, rw, allow_other, allow_root, fsname=, subtype=, [no]dev, [no]suid, [no]exec, [no]atime, sync, async, dirsync"
         case .notMounted(let p): "\(p) is not mounted by this store's daemon"
+        case .daemonExiting: "the store's daemon is exiting (its last mount ended); retry"
         case .daemon(let detail): detail
         }
     }

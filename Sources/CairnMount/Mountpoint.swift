@@ -2,7 +2,11 @@ import Foundation
 import Glibc
 
 /// Checks on a directory before mounting on it.
-enum Mountpoint {
+public enum Mountpoint {
+    /// The fsname suffix of a mount of every workspace (`cairn:.all`): workspace names cannot
+    /// start with a dot, so it never names one.
+    public static let allWorkspaces = ".all"
+
     /// The canonical path of a usable mountpoint for a store at `storePath`.
     static func validate(_ path: String, storePath: String) throws(MountError) -> String {
         var st = stat()

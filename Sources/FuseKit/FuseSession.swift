@@ -61,22 +61,42 @@ public final class FuseSession: @unchecked Sendable {
         state.withLock { $0.mountpoint = mountpoint }
     }
 
-    /// Serves requests on up to `maxThreads` worker threads until the filesystem is unmounted or
-    /// `stop()` is called. Returns libfuse's status (0 on a clean end).
+    /// Serves requests on up to `maxThreads` worker threads until the filesystem is unmounted
+    /// (by `stop()` or from outside) and its last user is gone. Returns libfuse's status.
     public func run(maxThreads: Int) -> Int32 {
         guard let config = fuse_loop_cfg_create() else { return -ENOMEM }
         defer { fuse_loop_cfg_destroy(config) }
         fuse_loop_cfg_set_max_threads(config, UInt32(maxThreads))
         fuse_loop_cfg_set_idle_threads(config, UInt32(max(1, maxThreads / 2)))
         fuse_loop_cfg_set_clone_fd(config, 0)
-        return fuse_session_loop_mt(raw, config)
+        let status = fuse_session_loop_mt(raw, config)
+        // The loop is over: now the device descriptor may be closed.
+        unmount()
+        return status
     }
 
-    /// Ends the loop and detaches the mount. Safe from any thread and more than once.
+    /// Detaches the mount from the namespace (lazily: programs still inside keep working); the
+    /// loop ends when the kernel ends the connection, once the last user is gone. Safe from any
+    /// thread and more than once. It does not touch the device descriptor, which workers and
+    /// notifications may still be using (fuse_session_unmount would close it under them).
     public func stop() {
-        fuse_session_exit(raw)
-        unmount()
+        guard let mountpoint = state.withLock({ $0.mountpoint }) else { return }
+        if geteuid() == 0 {
+            _ = umount2(mountpoint, Self.detachFlag)
+        } else {
+            var pid: pid_t = 0
+            let args = ["fusermount3", "-u", "-z", "--", mountpoint]
+            var cArgs = args.map { strdup($0) } + [nil]
+            defer { for p in cArgs { free(p) } }
+            if posix_spawnp(&pid, "fusermount3", nil, nil, &cArgs, environ) == 0 {
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+            }
+        }
     }
+
+    /// MNT_DETACH of umount2(2).
+    private static let detachFlag: Int32 = 2
 
     private func unmount() {
         let mounted = state.withLock { s -> Bool in

@@ -1,4 +1,5 @@
 import CairnCore
+import CairnMount
 import Foundation
 
 /// A path given on the command line: either inside a Cairn mount (`~/cairn/notes.txt`), whose
@@ -10,8 +11,16 @@ struct PathArgument {
     init(_ path: String, workspace: String?) {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         for mount in Self.cairnMounts() where absolute == mount.point || absolute.hasPrefix(mount.point + "/") {
-            self.workspace = workspace ?? mount.workspace
-            self.relative = String(absolute.dropFirst(mount.point.count))
+            let inside = String(absolute.dropFirst(mount.point.count))
+            if mount.workspace == Mountpoint.allWorkspaces {
+                // A mount of every workspace: the first name is the workspace.
+                let names = inside.split(separator: "/", maxSplits: 1).map(String.init)
+                self.workspace = workspace ?? names.first ?? "default"
+                self.relative = names.count > 1 ? names[1] : ""
+            } else {
+                self.workspace = workspace ?? mount.workspace
+                self.relative = inside
+            }
             return
         }
         self.workspace = workspace ?? "default"

@@ -40,8 +40,7 @@ struct Mount: ParsableCommand {
             store.close()
             let request = ControlRequest(
                 op: .mount, mountpoint: absolute(mountpoint), workspace: wsName, options: options, actor: actor)
-            if let response = DaemonClient.send(request, storePath: storeOptions.path) {
-                guard response.ok else { throw CLIError(message: response.error ?? "the daemon refused the mount") }
+            if try joinRunningDaemon(request) {
                 report(joined: true)
                 return
             }
@@ -54,6 +53,21 @@ struct Mount: ParsableCommand {
         }
     }
 
+    /// Asks the store's daemon, if one runs, to add the mount. A daemon that is exiting (its last
+    /// mount just ended) is waited out, so a new one can start.
+    private func joinRunningDaemon(_ request: ControlRequest) throws -> Bool {
+        for _ in 0..<100 {
+            guard let response = DaemonClient.send(request, storePath: storeOptions.path) else { return false }
+            if response.ok { return true }
+            guard response.error == MountError.daemonExiting.description else {
+                throw CLIError(message: response.error ?? "the daemon refused the mount")
+            }
+            usleep(50_000)
+        }
+        throw CLIError(
+            message: "the store's daemon did not finish exiting; retry, or see \(storeOptions.path)/daemon.log")
+    }
+
     private func report(joined: Bool) {
         let ws = allWorkspaces ? "every workspace" : "workspace '\(workspace)'"
         print("mounted \(ws) on \(absolute(mountpoint))\(joined ? " (joined the running daemon)" : "")")
@@ -63,8 +77,21 @@ struct Mount: ParsableCommand {
     /// Becomes the store's daemon: mounts, says "ready" on --ready-fd, serves until the end.
     private func serve(_ request: ControlRequest) throws {
         guard let lock = Daemon.acquireLock(storePath: storeOptions.path) else {
-            throw CLIError(
-                message: "another cairn daemon owns \(storeOptions.path) but does not answer; if it hangs, kill it")
+            // Another daemon started at the same moment: join it instead.
+            let joined: Bool
+            do {
+                joined = try joinRunningDaemon(request)
+            } catch {
+                signalReady("error: \(error)")
+                throw error
+            }
+            guard joined else {
+                let message = "another cairn daemon owns \(storeOptions.path) but does not answer; if it hangs, kill it"
+                signalReady("error: " + message)
+                throw CLIError(message: message)
+            }
+            signalReady("ok")
+            return
         }
         let daemon: Daemon
         do {
@@ -105,12 +132,15 @@ struct Mount: ParsableCommand {
     private func startDaemon() throws {
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { throw CLIError(message: "cannot create a pipe") }
+        // Only the copy dup'ed to the child's fd 3 may outlive this process's use of the pipe.
+        for fd in pipeFDs { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let log = storeOptions.path + "/daemon.log"
         var args = ["cairn", "--store", storeOptions.path, absolute(mountpoint), "--foreground", "--ready-fd", "3"]
         args.insert("mount", at: 1)
-        if allWorkspaces { args.append("--all-workspaces") } else { args += ["--workspace", workspace] }
-        for o in options { args += ["-o", o] }
-        if let actor { args += ["--actor", actor] }
+        // --name=value: a value starting with '-' must not be read as an option.
+        if allWorkspaces { args.append("--all-workspaces") } else { args.append("--workspace=\(workspace)") }
+        for o in options { args.append("-o=\(o)") }
+        if let actor { args.append("--actor=\(actor)") }
         let pid = try Spawn.detached(executable: "/proc/self/exe", arguments: args, readyFD: pipeFDs[1], logPath: log)
         close(pipeFDs[1])
         var answer = [UInt8]()

@@ -15,12 +15,16 @@ struct Unmount: ParsableCommand {
         try reporting {
             let path = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
             if let response = DaemonClient.send(
-                ControlRequest(op: .unmount, mountpoint: path), storePath: storeOptions.path),
-                response.ok
+                ControlRequest(op: .unmount, mountpoint: path), storePath: storeOptions.path)
             {
-                try waitUntilGone(path)
-                print("unmounted \(path)")
-                return
+                if response.ok {
+                    try waitUntilGone(path)
+                    print("unmounted \(path)")
+                    return
+                }
+                // The daemon does not serve it: detach it only if it is a dead mount (its daemon
+                // was killed); a live mount belongs to another store's daemon.
+                guard isDeadMount(path) else { throw CLIError(message: response.error ?? "the daemon refused") }
             }
             guard PathArgument.cairnMounts().contains(where: { $0.point == path }) || isFuseMount(path) else {
                 throw CLIError(message: "\(path) is not a Cairn mount")
@@ -32,6 +36,12 @@ struct Unmount: ParsableCommand {
             }
             print("detached \(path) (its daemon was not running)")
         }
+    }
+
+    /// A FUSE mount whose daemon is gone answers every access with ENOTCONN.
+    private func isDeadMount(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) != 0 && errno == ENOTCONN
     }
 
     private func isFuseMount(_ path: String) -> Bool {

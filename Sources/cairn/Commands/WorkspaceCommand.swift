@@ -23,6 +23,12 @@ struct WorkspaceCommand: ParsableCommand {
                 {
                     guard response.ok else { throw CLIError(message: response.error ?? "the daemon refused") }
                 } else {
+                    // No daemon answers: become the store's one writer for this change.
+                    try storeOptions.openReadOnly().close()  // a missing store says so first
+                    guard let lock = Daemon.acquireLock(storePath: storeOptions.path) else {
+                        throw CLIError(message: "the store's daemon is starting or not answering; retry")
+                    }
+                    defer { close(lock) }
                     let store: Store
                     do {
                         store = try Store.open(at: storeOptions.path)
