@@ -27,6 +27,15 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+def process_alive(pid):
+    """Whether `pid` runs: a zombie (exited, not yet reaped by whoever adopted it) does not."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def run(*args, check=True, env=None, **kw):
     return subprocess.run(list(args), check=check, capture_output=True, text=True, env=env, **kw)
 

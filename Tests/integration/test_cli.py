@@ -8,7 +8,7 @@ import tempfile
 import time
 import unittest
 
-from cairnfs import CAIRN, CairnMount, MountedTestCase, run
+from cairnfs import CAIRN, CairnMount, MountedTestCase, process_alive, run
 
 
 class MountErrorTests(unittest.TestCase):
@@ -73,6 +73,20 @@ class DaemonTests(unittest.TestCase):
             self.assertEqual([x["mountpoint"] for x in status["daemon"]["mounts"]], [os.path.realpath(m.path)])
             self.assertEqual(m.cairn("cat", "t.txt", "--workspace", "team").stdout, "team file\n")
 
+    def test_mount_right_after_the_last_unmount_starts_a_new_daemon(self):
+        with CairnMount() as m:
+            for i in range(5):
+                with open(m.p(f"f{i}"), "w") as f:
+                    f.write(str(i))
+                m.cairn("unmount", m.path)
+                m.cairn("mount", m.path)  # the old daemon may still be exiting
+                with open(m.p(f"f{i}")) as f:
+                    self.assertEqual(f.read(), str(i))
+
+    def test_store_is_private_to_its_owner(self):
+        with CairnMount() as m:
+            self.assertEqual(os.stat(m.store).st_mode & 0o777, 0o700)
+
     def test_sigterm_commits_open_files_and_unmounts(self):
         with CairnMount() as m:
             f = open(m.p("open.txt"), "w")
@@ -80,11 +94,11 @@ class DaemonTests(unittest.TestCase):
             f.flush()  # in the daemon now, but no close: no version yet
             pid = m.daemon_pid()
             os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not os.path.exists(f"/proc/{pid}"):
+            for _ in range(200):
+                if not process_alive(pid):
                     break
                 time.sleep(0.05)
-            self.assertFalse(os.path.exists(f"/proc/{pid}"), "the daemon did not exit on SIGTERM")
+            self.assertFalse(process_alive(pid), "the daemon did not exit on SIGTERM")
             try:
                 f.close()
             except OSError:

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import unittest
 
-from cairnfs import CAIRN, CairnMount, MountedTestCase, run
+from cairnfs import CAIRN, CairnMount, MountedTestCase, process_alive, run
 
 MB = 1024 * 1024
 
@@ -40,11 +40,7 @@ def note(text):
 
 
 def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+    return process_alive(pid)
 
 
 class ResourceBoundTests(MountedTestCase):
