@@ -90,10 +90,13 @@ public final class Store: Sendable {
 
     /// Opens an existing store. `readOnly` stores have no writer (the CLI while a daemon runs).
     public static func open(at path: String, readOnly: Bool = false) throws(StoreError) -> Store {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            if errno == EACCES { throw .notPermitted(path: path, owner: nil) }
             throw .missing(path: path)
         }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw .notAStore(path: path) }
+        if access(path, R_OK | X_OK) != 0 { throw .notPermitted(path: path, owner: st.st_uid) }
         guard FileManager.default.fileExists(atPath: path + "/cairn.db") else {
             if (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty ?? true {
                 throw .missing(path: path)

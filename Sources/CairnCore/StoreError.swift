@@ -1,6 +1,7 @@
 /// Why a store cannot be created or opened. Each message says what to do.
 public enum StoreError: Error, CustomStringConvertible, Sendable {
     case missing(path: String)
+    case notPermitted(path: String, owner: UInt32?)
     case alreadyExists(path: String)
     case notAStore(path: String)
     case corrupt(path: String, detail: String)
@@ -12,6 +13,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .missing(let path):
             "no Cairn store at \(path); create one with `cairn init` (or set CAIRN_STORE to an existing store)"
+        case .notPermitted(let path, let owner):
+            "you may not use the store at \(path) (\(owner.map { "it belongs to uid \($0) and " } ?? "")it is private); run as its owner, or use a store of your own (--store or CAIRN_STORE)"
         case .alreadyExists(let path):
             "a Cairn store already exists at \(path); use it, or choose another path with --store"
         case .notAStore(let path):
