@@ -9,13 +9,13 @@ public final class TemporaryStore {
     public let fs: FileSystem
     public let workspace: Workspace
 
-    public init() throws {
+    public init(checkpointInterval: Double = 60) throws {
         let template = NSTemporaryDirectory() + "/cairn-test-XXXXXX"
         var bytes = Array(template.utf8CString)
         guard let made = mkdtemp(&bytes) else { throw FSError.io("mkdtemp failed") }
         directory = String(cString: made)
         store = try Store.create(at: directory + "/store", owner: (0, 0))
-        fs = try FileSystem(store: store)
+        fs = try FileSystem(store: store, checkpointInterval: checkpointInterval)
         workspace = try store.workspace(named: "default")
     }
 

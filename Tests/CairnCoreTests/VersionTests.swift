@@ -37,6 +37,28 @@ import Testing
         #expect(try t.fs.readFile(attrs.id) == (0..<20).map(UInt8.init))
     }
 
+    @Test func aFileOpenForLongGetsCheckpointVersions() throws {
+        let t = try TemporaryStore(checkpointInterval: 0.2)
+        let (_, h) = try t.fs.create(
+            parent: t.root, name: Array("log".utf8), mode: 0o644, flags: O_RDWR, caller: .tester)
+        for round in 0..<3 {
+            for i in 0..<5 {
+                _ = try [UInt8(round)].withUnsafeBytes {
+                    try t.fs.write(handle: h, offset: Int64(round * 5 + i), data: $0)
+                }
+                try t.fs.fsync(handle: h)
+            }
+            usleep(300_000)
+        }
+        try t.fs.flush(handle: h)
+        try t.fs.release(handle: h)
+        let writes = try t.fs.history(of: "log", in: t.workspace).filter { $0.cause != "create" }
+        // One version per checkpoint period, not one per fsync (15), nor a single one.
+        #expect(writes.count == 3)
+        #expect(writes.allSatisfy { $0.sealed })
+        #expect(writes.map(\.size).sorted() == [5, 10, 15])
+    }
+
     @Test func historyFollowsANameAcrossSaveByRename() throws {
         let t = try TemporaryStore()
         try t.fs.writeFile(t.root, "report.md", Array("draft 1".utf8))

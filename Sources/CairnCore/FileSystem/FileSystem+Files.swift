@@ -89,9 +89,6 @@ extension FileSystem {
         try commit(file, cause: "fsync", actor: handle.caller.actor, durable: true, seal: false, force: true)
     }
 
-    /// A checkpoint of a file open for long: its unsealed version is sealed after this long.
-    static let checkpointInterval: Int64 = 60 * 1_000_000_000
-
     /// Commits the file's changes as a version (see the type's contract).
     func commit(
         _ file: OpenFile, cause: String, actor: String, durable: Bool, seal: Bool, force: Bool = false
@@ -116,11 +113,14 @@ extension FileSystem {
             return
         }
         let now = Timestamp.now()
-        if let started = file.sessionVersion.map({ _ in file.sessionStarted }),
-            now.nanoseconds - started.nanoseconds > Self.checkpointInterval
-        {
+        // A checkpoint: the session's version so far is sealed, and this commit starts the next.
+        var checkpoint: Int64?
+        if let open = file.sessionVersion, now.nanoseconds - file.sessionStarted.nanoseconds > checkpointInterval {
+            checkpoint = open
             file.sessionVersion = nil
         }
+        // If the commit fails, the session goes on with the version it had.
+        defer { if let checkpoint, file.modified { file.sessionVersion = checkpoint } }
         let manifest = file.manifest
         let size = file.size
         let mtime = file.mtime
@@ -128,6 +128,7 @@ extension FileSystem {
         let inode = file.inode
         let session = file.sessionVersion
         let versionID = try store.write(durable ? .durable : .now) { db -> Int64 in
+            if let checkpoint { try ContentQueries.sealVersion(db, id: checkpoint) }
             for chunk in stored {
                 try ContentQueries.recordBlob(
                     db, chunk.ref.digest, size: chunk.ref.length, inlineData: chunk.inlineData, time: now)

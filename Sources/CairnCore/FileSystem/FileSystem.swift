@@ -17,6 +17,9 @@ import Synchronization
 public final class FileSystem: Sendable {
     public let store: Store
     let content: ContentStore
+    /// A file open for writing for longer than this gets a sealed version (a checkpoint) at its
+    /// next fsync, and its later fsyncs go into a new version (nanoseconds).
+    let checkpointInterval: Int64
     private let table = Mutex(Table())
     /// Inodes that carry `security.capability`: the kernel asks for it before every write.
     let capabilityHolders: Mutex<Set<InodeID>>
@@ -36,9 +39,10 @@ public final class FileSystem: Sendable {
         var nextHandle: UInt64 = 1
     }
 
-    public init(store: Store) throws(FSError) {
+    public init(store: Store, checkpointInterval: Double = 60) throws(FSError) {
         self.store = store
         self.content = ContentStore(store: store)
+        self.checkpointInterval = Int64(checkpointInterval * 1e9)
         let holders = try store.read { db in try XattrQueries.inodesWith(db, name: Self.capabilityName) }
         capabilityHolders = Mutex(Set(holders))
         try store.staging.removeLeftovers()
@@ -49,6 +53,7 @@ public final class FileSystem: Sendable {
     public init(readOnly store: Store) throws(FSError) {
         self.store = store
         self.content = ContentStore(store: store)
+        self.checkpointInterval = 0
         capabilityHolders = Mutex([])
     }
 
