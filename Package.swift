@@ -19,6 +19,7 @@ let package = Package(
             name: "CairnCore",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "CairnMount", dependencies: ["FuseKit", "CairnCore"]),

@@ -1,5 +1,4 @@
 import Foundation
-internal import GRDB
 import Glibc
 
 /// One version of a file: its content and attributes when it was committed.

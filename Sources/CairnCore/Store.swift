@@ -88,8 +88,21 @@ public final class Store: Sendable {
         return store
     }
 
+    /// True when a daemon that stopped without committing left operations in the journal.
+    public static func hasJournal(at path: String) -> Bool {
+        var st = stat()
+        return stat(path + "/journal", &st) == 0 && st.st_size > 0
+    }
+
+    /// The longest an operation waits in the writer's open transaction for its commit.
+    public static let defaultCommitDelay = 0.005
+
     /// Opens an existing store. `readOnly` stores have no writer (the CLI while a daemon runs).
-    public static func open(at path: String, readOnly: Bool = false) throws(StoreError) -> Store {
+    /// A writable open first re-applies what a crashed daemon answered for but had not committed
+    /// (see MetadataWriter). `commitDelay`: see `defaultCommitDelay`.
+    public static func open(
+        at path: String, readOnly: Bool = false, commitDelay: Double = defaultCommitDelay
+    ) throws(StoreError) -> Store {
         var st = stat()
         guard stat(path, &st) == 0 else {
             if errno == EACCES { throw .notPermitted(path: path, owner: nil) }
@@ -139,7 +152,9 @@ public final class Store: Sendable {
             }
             do {
                 let reserve = path + "/reserve"
-                writer = try MetadataWriter(pool: pool, path: path + "/cairn.db") {
+                writer = try MetadataWriter(
+                    pool: pool, path: path + "/cairn.db", journalPath: path + "/journal", commitDelay: commitDelay
+                ) {
                     Store.releaseReserveIfFull(storePath: path, reservePath: reserve)
                 }
             } catch {
@@ -196,17 +211,17 @@ public final class Store: Sendable {
 
     /// Runs `work` as one operation of the single writer; `commit` says how durable it must be
     /// when this returns (see MetadataWriter).
-    func write<T>(_ commit: MetadataWriter.Commit = .now, _ work: (Database) throws -> T) throws(FSError) -> T {
+    func write<T>(_ commit: MetadataWriter.Commit = .now, _ work: (Connection) throws -> T) throws(FSError) -> T {
         guard let writer else { throw FSError.readOnly }
         return try writer.perform(commit, work)
     }
 
     /// Reads the store. In the daemon, through the writer's connection (it sees every operation
     /// already answered); elsewhere, through a reader of committed state.
-    func read<T>(_ work: (Database) throws -> T) throws(FSError) -> T {
+    func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
         if let writer { return try writer.read(work) }
         do {
-            return try pool.read(work)
+            return try pool.read { db in try work(Connection(db.sqliteConnection!)) }
         } catch {
             throw FSError(database: error)
         }

@@ -1,5 +1,4 @@
 import Foundation
-internal import GRDB
 import Glibc
 
 /// One inconsistency found by `Store.check`, with what it affects.

@@ -1,5 +1,4 @@
 import Foundation
-internal import GRDB
 import Glibc
 
 /// What `cairn status` reports about a store.

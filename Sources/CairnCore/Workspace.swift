@@ -1,5 +1,4 @@
 import Foundation
-internal import GRDB
 import Glibc
 
 /// A named tree of the store, with its own root directory.

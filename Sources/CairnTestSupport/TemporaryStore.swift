@@ -9,17 +9,32 @@ public final class TemporaryStore {
     public let fs: FileSystem
     public let workspace: Workspace
 
-    public init(checkpointInterval: Double = 60) throws {
+    /// `commitDelay`: how long operations wait for their commit (long ones leave the journal
+    /// holding them, as a crash would find it).
+    public init(checkpointInterval: Double = 60, commitDelay: Double = Store.defaultCommitDelay) throws {
         let template = NSTemporaryDirectory() + "/cairn-test-XXXXXX"
         var bytes = Array(template.utf8CString)
         guard let made = mkdtemp(&bytes) else { throw FSError.io("mkdtemp failed") }
         directory = String(cString: made)
-        store = try Store.create(at: directory + "/store", owner: (0, 0))
+        try Store.create(at: directory + "/store", owner: (0, 0)).close()
+        store = try Store.open(at: directory + "/store", commitDelay: commitDelay)
         fs = try FileSystem(store: store, checkpointInterval: checkpointInterval)
         workspace = try store.workspace(named: "default")
     }
 
     public var root: InodeID { workspace.root }
+
+    /// A copy of the store's files as a crash of the daemon now would leave them (the database,
+    /// its log, the journal and the blobs; nothing in the process's memory), in a new directory.
+    public func crashCopy() throws -> String {
+        let copy = directory + "/crashed-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory + "/store")
+        where !name.hasPrefix("daemon.") && name != "cairn.db-shm" {
+            try FileManager.default.copyItem(atPath: directory + "/store/" + name, toPath: copy + "/" + name)
+        }
+        return copy
+    }
 
     public func close() {
         store.close()

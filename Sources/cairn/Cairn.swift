@@ -1,6 +1,8 @@
 import ArgumentParser
 import CairnCore
+import CairnMount
 import Foundation
+import Glibc
 
 @main
 struct Cairn: ParsableCommand {
@@ -27,8 +29,14 @@ struct StoreOptions: ParsableArguments {
         return URL(fileURLWithPath: raw).standardizedFileURL.path
     }
 
-    /// Opens the store for reading (safe while a daemon owns it).
+    /// Opens the store for reading (safe while a daemon owns it). When no daemon runs and a
+    /// crashed one left operations in the journal, they are applied first, so what a reader sees
+    /// is what the daemon had answered for.
     func openReadOnly() throws -> Store {
+        if Store.hasJournal(at: path), let lock = Daemon.acquireLock(storePath: path) {
+            defer { close(lock) }
+            try? Store.open(at: path).close()
+        }
         do {
             return try Store.open(at: path, readOnly: true)
         } catch {

@@ -76,11 +76,12 @@ class CairnMount:
         self._wait_daemon_gone()
         _live.discard(self)
 
-    def kill9(self, before_detach=None):
+    def kill9(self, before_detach=None, pid=None):
         """Kills the daemon as a crash would, and clears the dead mount. `before_detach` runs
         while the dead mount is still in place (so clients see ENOTCONN, not the directory
-        under it)."""
-        pid = self.daemon_pid()
+        under it). `pid`: the daemon's, looked up beforehand so the kill follows the last
+        operation at once."""
+        pid = pid or self.daemon_pid()
         if pid:
             os.kill(pid, signal.SIGKILL)
         if before_detach:

@@ -87,6 +87,31 @@ class DaemonTests(unittest.TestCase):
         with CairnMount() as m:
             self.assertEqual(os.stat(m.store).st_mode & 0o777, 0o700)
 
+    def test_unmount_through_another_store_leaves_a_live_mount_alone(self):
+        with CairnMount() as m:
+            other = os.path.join(m.base, "other-store")
+            run(CAIRN, "init", env=dict(os.environ, CAIRN_STORE=other))
+            r = run(CAIRN, "unmount", m.path, check=False, env=dict(os.environ, CAIRN_STORE=other))
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("another store", r.stderr)
+            with open(m.p("still.txt"), "w") as f:
+                f.write("served\n")
+            with open(m.p("still.txt")) as f:
+                self.assertEqual(f.read(), "served\n")
+
+    def test_cli_after_a_crash_sees_what_the_daemon_answered_for(self):
+        with CairnMount() as m:
+            pid = m.daemon_pid()
+            for i in range(20):
+                with open(m.p(f"c{i}.txt"), "w") as f:
+                    f.write(f"closed {i}\n")
+            # Killed right after the last close: its commit is most likely still to come.
+            m.kill9(pid=pid)
+            # No remount: the CLI applies the journal the dead daemon left.
+            for i in range(20):
+                self.assertEqual(m.cairn("cat", f"c{i}.txt").stdout, f"closed {i}\n")
+            self.assertEqual(m.cairn("fsck", check=False).returncode, 0)
+
     def test_sigterm_commits_open_files_and_unmounts(self):
         with CairnMount() as m:
             f = open(m.p("open.txt"), "w")

@@ -1,5 +1,4 @@
 import Foundation
-internal import GRDB
 import Glibc
 
 extension FileSystem {
@@ -131,7 +130,7 @@ extension FileSystem {
         if name == Self.capabilityName { _ = capabilityHolders.withLock { $0.remove(inode) } }
     }
 
-    private static func recordXattrChange(_ db: Database, inode: InodeID, caller: Caller) throws {
+    private static func recordXattrChange(_ db: Connection, inode: InodeID, caller: Caller) throws {
         let now = Timestamp.now()
         try NamespaceQueries.adjustLinks(db, inode, by: 0, ctime: now)
         let seq = try NamespaceQueries.recordEvent(db, kind: "xattr", inode: inode, actor: caller.actor, time: now)

@@ -1,5 +1,4 @@
 import Foundation
-internal import GRDB
 import Glibc
 import Synchronization
 
@@ -98,7 +97,7 @@ extension FileSystem {
         guard file.modified || (force && durable) else {
             if seal, let session = file.sessionVersion {
                 // close after fsync: the session's version is final now.
-                try store.write { db in try ContentQueries.sealVersion(db, id: session) }
+                try store.write(.journaled) { db in try ContentQueries.sealVersion(db, id: session) }
                 file.sessionVersion = nil
             }
             return
@@ -127,7 +126,7 @@ extension FileSystem {
         let ctime = file.ctime
         let inode = file.inode
         let session = file.sessionVersion
-        let versionID = try store.write(durable ? .durable : .now) { db -> Int64 in
+        let versionID = try store.write(durable ? .durable : .journaled) { db -> Int64 in
             if let checkpoint { try ContentQueries.sealVersion(db, id: checkpoint) }
             for chunk in stored {
                 try ContentQueries.recordBlob(

@@ -1,5 +1,4 @@
 import Foundation
-internal import GRDB
 import Glibc
 
 extension FileSystem {
@@ -223,7 +222,7 @@ extension FileSystem {
     private func renameTransaction(
         parent: InodeID, name: [UInt8], newParent: InodeID, newName: [UInt8], options: RenameOptions, caller: Caller
     ) throws(FSError) {
-        try store.write { db in
+        try store.write(.journaled) { db in
             guard let (srcDentry, src) = try NamespaceQueries.lookup(db, parent: parent, name: name) else {
                 throw FSError.notFound
             }
@@ -292,7 +291,7 @@ extension FileSystem {
     }
 
     /// A directory cannot move below itself (EINVAL, as Linux).
-    private static func refuseMoveIntoItself(_ db: Database, directory: InodeID, newParent: InodeID) throws {
+    private static func refuseMoveIntoItself(_ db: Connection, directory: InodeID, newParent: InodeID) throws {
         var current: InodeID? = newParent
         var steps = 0
         while let at = current, at != 1 {

@@ -1,14 +1,13 @@
 import Foundation
-internal import GRDB
 
 /// The SQL of the consistency rules in `Schema` (used by `Store.check`).
 enum CheckQueries {
-    static func integrity(_ db: Database) throws -> [String] {
+    static func integrity(_ db: Connection) throws -> [String] {
         try db.values(String.self, "PRAGMA integrity_check").filter { $0 != "ok" }
     }
 
     /// Rule 1: live dentries whose inode is missing, or whose parent is not a directory.
-    static func danglingDentries(_ db: Database) throws -> [(
+    static func danglingDentries(_ db: Connection) throws -> [(
         dentry: Int64, parent: InodeID, name: [UInt8], inode: InodeID
     )] {
         try db.rows(
@@ -23,7 +22,7 @@ enum CheckQueries {
 
     /// Rule 3: regular files whose current version, or the manifest it names, is missing (a
     /// version without a manifest is an empty file).
-    static func filesWithoutContent(_ db: Database) throws -> [(inode: InodeID, version: Int64?)] {
+    static func filesWithoutContent(_ db: Connection) throws -> [(inode: InodeID, version: Int64?)] {
         try db.rows(
             """
             SELECT i.id, i.version FROM inodes i LEFT JOIN versions v ON v.id = i.version
@@ -34,7 +33,7 @@ enum CheckQueries {
     }
 
     /// Every manifest with the versions that use it, for rule 4.
-    static func manifests(_ db: Database, after id: Int64, limit: Int) throws -> [(
+    static func manifests(_ db: Connection, after id: Int64, limit: Int) throws -> [(
         id: Int64, data: Data, versions: [Int64]
     )] {
         try db.rows(
@@ -48,12 +47,12 @@ enum CheckQueries {
         }
     }
 
-    static func blob(_ db: Database, _ digest: BlobDigest) throws -> (size: Int, inline: Data?)? {
+    static func blob(_ db: Connection, _ digest: BlobDigest) throws -> (size: Int, inline: Data?)? {
         try db.row("SELECT size, data FROM blobs WHERE digest = ?", [Data(digest.bytes)])
             .map { ($0[0], $0[1]) }
     }
 
-    static func blobRows(_ db: Database) throws -> [(digest: BlobDigest, size: Int, inline: Data?)] {
+    static func blobRows(_ db: Connection) throws -> [(digest: BlobDigest, size: Int, inline: Data?)] {
         try db.rows("SELECT digest, size, data FROM blobs").compactMap { row in
             BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], row[2]) }
         }

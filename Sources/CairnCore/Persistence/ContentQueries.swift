@@ -1,25 +1,25 @@
 import Foundation
-internal import GRDB
 
 /// The SQL of file contents: blobs, manifests and versions.
 enum ContentQueries {
     /// Records a chunk; `inlineData` for chunks kept in the database. Idempotent.
-    static func recordBlob(_ db: Database, _ digest: BlobDigest, size: Int, inlineData: Data?, time: Timestamp) throws {
+    static func recordBlob(_ db: Connection, _ digest: BlobDigest, size: Int, inlineData: Data?, time: Timestamp) throws
+    {
         try db.run(
             "INSERT OR IGNORE INTO blobs(digest, size, data, stored_ns) VALUES (?, ?, ?, ?)",
             [Data(digest.bytes), size, inlineData, time.nanoseconds])
     }
 
-    static func inlineBlob(_ db: Database, _ digest: BlobDigest) throws -> Data? {
+    static func inlineBlob(_ db: Connection, _ digest: BlobDigest) throws -> Data? {
         try db.value(Data.self, "SELECT data FROM blobs WHERE digest = ?", [Data(digest.bytes)])
     }
 
-    static func insertManifest(_ db: Database, _ manifest: Manifest) throws -> Int64 {
+    static func insertManifest(_ db: Connection, _ manifest: Manifest) throws -> Int64 {
         try db.run("INSERT INTO manifests(data) VALUES (?)", [Data(manifest.encoded())])
         return db.lastInsertedRowID
     }
 
-    static func manifest(_ db: Database, id: Int64) throws -> Manifest {
+    static func manifest(_ db: Connection, id: Int64) throws -> Manifest {
         guard let data = try db.value(Data.self, "SELECT data FROM manifests WHERE id = ?", [id]) else {
             throw FSError.io("manifest \(id) is missing; run `cairn fsck`")
         }
@@ -27,7 +27,7 @@ enum ContentQueries {
     }
 
     /// The manifest of an inode's current version (empty for a file never written).
-    static func currentManifest(_ db: Database, inode: InodeID) throws -> (version: Int64?, manifest: Manifest) {
+    static func currentManifest(_ db: Connection, inode: InodeID) throws -> (version: Int64?, manifest: Manifest) {
         guard
             let row = try db.row(
                 "SELECT v.id, v.manifest FROM inodes i JOIN versions v ON v.id = i.version WHERE i.id = ?", [inode])
@@ -53,7 +53,7 @@ enum ContentQueries {
         var sealed: Bool
     }
 
-    static func insertVersion(_ db: Database, _ v: NewVersion) throws -> Int64 {
+    static func insertVersion(_ db: Connection, _ v: NewVersion) throws -> Int64 {
         try db.run(
             """
             INSERT INTO versions(inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, manifest, xattrs, actor, cause, sealed)
@@ -67,7 +67,7 @@ enum ContentQueries {
     }
 
     /// An unsealed version of an open write session takes the session's newest content.
-    static func replaceVersion(_ db: Database, id: Int64, _ v: NewVersion) throws {
+    static func replaceVersion(_ db: Connection, id: Int64, _ v: NewVersion) throws {
         try db.run(
             """
             UPDATE versions SET seq = ?, size = ?, mode = ?, uid = ?, gid = ?, mtime_ns = ?, ctime_ns = ?,
@@ -79,13 +79,13 @@ enum ContentQueries {
             ])
     }
 
-    static func sealVersion(_ db: Database, id: Int64) throws {
+    static func sealVersion(_ db: Connection, id: Int64) throws {
         try db.run("UPDATE versions SET sealed = 1 WHERE id = ?", [id])
     }
 
     /// Points the inode at its new current version and content attributes.
     static func setCurrentContent(
-        _ db: Database, inode: InodeID, version: Int64, size: Int64, storedBytes: Int64, mtime: Timestamp,
+        _ db: Connection, inode: InodeID, version: Int64, size: Int64, storedBytes: Int64, mtime: Timestamp,
         ctime: Timestamp
     ) throws {
         try db.run(
@@ -93,12 +93,12 @@ enum ContentQueries {
             [version, size, storedBytes, mtime.nanoseconds, ctime.nanoseconds, inode])
     }
 
-    static func manifestOfVersion(_ db: Database, _ version: Int64) throws -> Int64? {
+    static func manifestOfVersion(_ db: Connection, _ version: Int64) throws -> Int64? {
         try db.value(Int64.self, "SELECT manifest FROM versions WHERE id = ?", [version])
     }
 
     /// Records the xattrs snapshot and returns its digest (nil when there are none).
-    static func snapshotXattrs(_ db: Database, inode: InodeID) throws -> Data? {
+    static func snapshotXattrs(_ db: Connection, inode: InodeID) throws -> Data? {
         let rows = try db.rows("SELECT name, value FROM xattrs WHERE inode = ? ORDER BY name", [inode])
         guard !rows.isEmpty else { return nil }
         var encoded = Data()
@@ -118,32 +118,32 @@ enum ContentQueries {
 
 /// The SQL of extended attributes.
 enum XattrQueries {
-    static func value(_ db: Database, inode: InodeID, name: [UInt8]) throws -> Data? {
+    static func value(_ db: Connection, inode: InodeID, name: [UInt8]) throws -> Data? {
         try db.value(Data.self, "SELECT value FROM xattrs WHERE inode = ? AND name = ?", [inode, Data(name)])
     }
 
-    static func names(_ db: Database, inode: InodeID) throws -> [[UInt8]] {
+    static func names(_ db: Connection, inode: InodeID) throws -> [[UInt8]] {
         try db.values(Data.self, "SELECT name FROM xattrs WHERE inode = ? ORDER BY name", [inode])
             .map { [UInt8]($0) }
     }
 
-    static func set(_ db: Database, inode: InodeID, name: [UInt8], value: Data) throws {
+    static func set(_ db: Connection, inode: InodeID, name: [UInt8], value: Data) throws {
         try db.run("INSERT OR REPLACE INTO xattrs(inode, name, value) VALUES (?, ?, ?)", [inode, Data(name), value])
     }
 
-    static func remove(_ db: Database, inode: InodeID, name: [UInt8]) throws -> Bool {
+    static func remove(_ db: Connection, inode: InodeID, name: [UInt8]) throws -> Bool {
         try db.run("DELETE FROM xattrs WHERE inode = ? AND name = ?", [inode, Data(name)])
         return db.changesCount > 0
     }
 
     /// Bytes of names and values on an inode, leaving out `name` (about to be replaced).
-    static func totalSize(_ db: Database, inode: InodeID, excluding name: [UInt8]) throws -> Int {
+    static func totalSize(_ db: Connection, inode: InodeID, excluding name: [UInt8]) throws -> Int {
         try db.value(
             Int.self, "SELECT coalesce(sum(length(name) + length(value)), 0) FROM xattrs WHERE inode = ? AND name != ?",
             [inode, Data(name)]) ?? 0
     }
 
-    static func inodesWith(_ db: Database, name: [UInt8]) throws -> [InodeID] {
+    static func inodesWith(_ db: Connection, name: [UInt8]) throws -> [InodeID] {
         try db.values(InodeID.self, "SELECT inode FROM xattrs WHERE name = ?", [Data(name)])
     }
 }
@@ -152,7 +152,8 @@ extension ContentQueries {
     /// Records a version that carries the inode's current attributes and shares the content of
     /// its current version (chmod, chown, utimes, xattr changes, creation). Returns its id.
     @discardableResult
-    static func recordAttributeVersion(_ db: Database, inode: InodeID, seq: Int64, actor: String, cause: String) throws
+    static func recordAttributeVersion(_ db: Connection, inode: InodeID, seq: Int64, actor: String, cause: String)
+        throws
         -> Int64
     {
         guard

@@ -1,4 +1,5 @@
 internal import GRDB
+internal import GRDBSQLite
 
 extension FSError {
     /// The one place database errors become filesystem errors. A constraint failure that reaches
@@ -8,15 +9,23 @@ extension FSError {
             self = fs
             return
         }
+        if let db = error as? SQLiteError {
+            self.init(sqliteCode: db.primaryCode, message: db.message, detail: "\(db)")
+            return
+        }
         if let db = error as? DatabaseError {
-            switch db.resultCode {
-            case .SQLITE_FULL: self = .noSpace
-            case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-                self = .io("the store database is corrupt (\(db.message ?? "")); run `cairn fsck`")
-            default: self = .io("database: \(db)")
-            }
+            self.init(sqliteCode: db.resultCode.primaryResultCode.rawValue, message: db.message ?? "", detail: "\(db)")
             return
         }
         self = .io("\(error)")
+    }
+
+    private init(sqliteCode: Int32, message: String, detail: String) {
+        switch sqliteCode {
+        case SQLITE_FULL: self = .noSpace
+        case SQLITE_CORRUPT, SQLITE_NOTADB:
+            self = .io("the store database is corrupt (\(message)); run `cairn fsck`")
+        default: self = .io("database: \(detail)")
+        }
     }
 }

@@ -1,10 +1,9 @@
 import Foundation
-internal import GRDB
 
 /// The SQL of history: versions of a path across the inodes that held its name.
 enum HistoryQueries {
     /// Every dentry that ever bound `name` in `parent`, oldest first.
-    static func bindings(_ db: Database, parent: InodeID, name: [UInt8]) throws -> [(
+    static func bindings(_ db: Connection, parent: InodeID, name: [UInt8]) throws -> [(
         inode: InodeID, from: Int64, until: Int64?
     )] {
         try db.rows(
@@ -16,7 +15,7 @@ enum HistoryQueries {
     static let versionColumns =
         "v.id, v.inode, v.seq, coalesce(e.time_ns, v.ctime_ns), v.size, v.mode, v.uid, v.gid, v.actor, v.cause, v.sealed, v.manifest"
 
-    static func version(_ row: Row) -> VersionRecord {
+    static func version(_ row: SQLRow) -> VersionRecord {
         VersionRecord(
             id: row[0], inode: row[1], seq: row[2], time: Timestamp(nanoseconds: row[3]), size: row[4], mode: row[5],
             uid: row[6], gid: row[7], actor: row[8], cause: row[9], sealed: row[10], manifestID: row[11])
@@ -24,7 +23,7 @@ enum HistoryQueries {
 
     /// Versions of `inode` while it was bound to a name from seq `from` until `until`, with the
     /// version it already had when the name was bound.
-    static func versions(_ db: Database, inode: InodeID, from: Int64, until: Int64?) throws -> [VersionRecord] {
+    static func versions(_ db: Connection, inode: InodeID, from: Int64, until: Int64?) throws -> [VersionRecord] {
         let end = until ?? Int64.max
         return try db.rows(
             """
@@ -36,7 +35,7 @@ enum HistoryQueries {
         ).map(version)
     }
 
-    static func version(_ db: Database, id: Int64) throws -> VersionRecord? {
+    static func version(_ db: Connection, id: Int64) throws -> VersionRecord? {
         try db.row(
             "SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq WHERE v.id = ?", [id]
         ).map(version)

@@ -5,34 +5,54 @@ import Synchronization
 
 /// The one writer of the store, with group commit by write-behind: every operation runs at once
 /// in the writer's open transaction (so each sees all earlier ones, exactly and in order), and
-/// the transaction commits when an operation needs it to (close, fsync, rename, unlink: anything
-/// whose effect must survive a crash of the daemon once the caller returns), or at the latest
-/// `commitDelay` after it began. Operations that do not ask for a commit (create, mkdir,
-/// setattr, xattrs) return without one; a crash may lose them, as a kernel crash loses metadata
-/// nobody synced, but never out of order: a commit makes everything before it durable too.
+/// the transaction commits at the latest `commitDelay` after it began, for all the operations
+/// it holds at once.
+///
+/// An operation whose effect must survive a crash of the daemon once the caller has its answer
+/// (close, rename, link) is `journaled`: the statements of the open transaction not yet in the
+/// redo journal are appended to it, one `write(2)`, before the answer. After a crash the next
+/// writer runs them again (`recover`). Operations that ask for less (create, mkdir, setattr,
+/// xattrs: `deferred`) may be lost in a crash, as a kernel crash loses metadata nobody synced,
+/// but never out of order: what the journal or a commit holds includes everything before it.
 ///
 /// Commits are `synchronous=NORMAL` (WAL): they survive a crash of the process. A durable commit
 /// (fsync) also fsyncs the WAL, so it survives a crash of the machine. Checkpoints run on their own
 /// connection in the background, never on the commit path.
 final class MetadataWriter: Sendable {
     enum Commit {
-        /// Stay in the open transaction (committed within `commitDelay`).
+        /// Stays in the open transaction (committed within `commitDelay`).
         case deferred
-        /// Committed before returning: survives a crash of the daemon.
+        /// In the redo journal before returning: survives a crash of the daemon.
+        case journaled
+        /// Committed before returning: other processes' readers see it.
         case now
         /// Committed and the WAL fsynced before returning: survives power loss.
         case durable
     }
 
-    static let commitDelay: Double = 0.005
+    /// How long an operation may wait in the open transaction before it is committed.
+    let commitDelay: Double
     /// Checkpoint once the WAL holds this many pages.
     static let checkpointPages = 4000
+    /// The meta key of the number of the last transaction committed (see `recover`).
+    private static let committedKey = "journal_transaction"
+
+    /// State used only on the pool's writer queue.
+    private final class Confined: @unchecked Sendable {
+        /// The number of the open transaction, or of the last committed one.
+        var transaction: Int64 = 0
+        /// How much of the connection's statement log the journal holds.
+        var journaled = 0
+    }
 
     private let pool: DatabasePool
+    /// The writer connection; touched only on the pool's writer queue.
+    private let connection: Connection
+    private let journal: RedoJournal
+    private let confined = Confined()
     private let walPath: String
     private let checkpointer: DatabaseQueue
     private let openedAt = Atomic<Int64>(0)  // 0: no transaction open
-    private let framesSinceCheckpoint = Atomic<Int>(0)
     private let timerWake = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let timerDone = DispatchSemaphore(value: 0)
@@ -41,46 +61,66 @@ final class MetadataWriter: Sendable {
     /// the commit (which carries operations already answered) has room.
     private let beforeCommit: @Sendable () -> Void
 
-    init(pool: DatabasePool, path: String, beforeCommit: @escaping @Sendable () -> Void) throws {
+    /// Opens the writer; first re-applies what a crashed writer answered for but did not commit.
+    init(
+        pool: DatabasePool, path: String, journalPath: String, commitDelay: Double,
+        beforeCommit: @escaping @Sendable () -> Void
+    ) throws {
         self.pool = pool
+        self.commitDelay = commitDelay
         self.beforeCommit = beforeCommit
         self.walPath = path + "-wal"
+        connection = pool.writeWithoutTransaction { db in Connection(db.sqliteConnection!) }
+        journal = try RedoJournal(path: journalPath)
         var config = Configuration()
         config.busyMode = .timeout(1)
         checkpointer = try DatabaseQueue(path: path, configuration: config)
+        try pool.writeWithoutTransaction { _ in
+            confined.transaction = try lastCommitted()
+            try recover()
+            connection.log = StatementLog()
+        }
         let thread = Thread { [self] in self.timerLoop() }
         thread.name = "cairn-commit"
         thread.start()
     }
 
     /// Runs `work` in its own savepoint of the open transaction; a throw undoes only its changes.
-    func perform<T>(_ commit: Commit, _ work: (Database) throws -> T) throws(FSError) -> T {
+    func perform<T>(_ commit: Commit, _ work: (Connection) throws -> T) throws(FSError) -> T {
         let value: T
         do {
-            value = try pool.writeWithoutTransaction { db -> T in
+            value = try pool.writeWithoutTransaction { _ -> T in
+                let db = connection
                 if !db.isInsideTransaction {
-                    try db.beginTransaction(.immediate)
+                    try db.control("BEGIN IMMEDIATE")
+                    confined.transaction += 1
                     openedAt.store(Timestamp.monotonicNanoseconds(), ordering: .relaxed)
                     timerWake.signal()
                 }
                 // The savepoint statements are cached: this runs for every operation.
-                try db.run("SAVEPOINT operation")
+                try db.control("SAVEPOINT operation")
+                let logged = db.log?.count ?? 0
                 let result: T
                 do {
                     result = try work(db)
                 } catch {
+                    db.log?.truncate(to: logged)
                     // Some errors (SQLITE_FULL, I/O) roll the whole transaction back: then there
                     // is no savepoint left, and the original error is the one to report.
                     if db.isInsideTransaction {
-                        try? db.run("ROLLBACK TO SAVEPOINT operation")
-                        try? db.run("RELEASE SAVEPOINT operation")
+                        try? db.control("ROLLBACK TO SAVEPOINT operation")
+                        try? db.control("RELEASE SAVEPOINT operation")
                     } else {
-                        openedAt.store(0, ordering: .relaxed)
+                        lostTransaction()
                     }
                     throw error
                 }
-                try db.run("RELEASE SAVEPOINT operation")
-                if commit != .deferred { try commitOpen(db) }
+                try db.control("RELEASE SAVEPOINT operation")
+                switch commit {
+                case .deferred: break
+                case .journaled: try journalOpen()
+                case .now, .durable: try commitOpen()
+                }
                 return result
             }
         } catch {
@@ -91,9 +131,9 @@ final class MetadataWriter: Sendable {
     }
 
     /// Reads through the writer's connection, so the reader sees the open transaction.
-    func read<T>(_ work: (Database) throws -> T) throws(FSError) -> T {
+    func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
         do {
-            return try pool.writeWithoutTransaction(work)
+            return try pool.writeWithoutTransaction { _ in try work(connection) }
         } catch {
             throw FSError(database: error)
         }
@@ -102,7 +142,7 @@ final class MetadataWriter: Sendable {
     /// Commits the open transaction, if any (shutdown).
     func flush() throws(FSError) {
         do {
-            try pool.writeWithoutTransaction { db in try commitOpen(db) }
+            try pool.writeWithoutTransaction { _ in try commitOpen() }
         } catch {
             throw FSError(database: error)
         }
@@ -115,17 +155,96 @@ final class MetadataWriter: Sendable {
         stopping.store(true, ordering: .relaxed)
         timerWake.signal()
         timerDone.wait()
+        pool.writeWithoutTransaction { _ in connection.finalize() }
         try? checkpointer.close()
     }
 
-    private func commitOpen(_ db: Database) throws {
+    /// Makes the operations of the open transaction survive a crash of the daemon: appends the
+    /// statements the journal does not hold yet. If the journal cannot take them (a full disk),
+    /// commits instead.
+    private func journalOpen() throws {
+        guard let log = connection.log, log.count > confined.journaled else { return }
+        do {
+            try journal.append(transaction: confined.transaction, log.bytes[confined.journaled...])
+            confined.journaled = log.count
+        } catch {
+            try commitOpen()
+        }
+    }
+
+    private func commitOpen() throws {
+        let db = connection
         guard db.isInsideTransaction else {
             openedAt.store(0, ordering: .relaxed)
             return
         }
         beforeCommit()
         defer { if !db.isInsideTransaction { openedAt.store(0, ordering: .relaxed) } }
-        try db.commit()
+        try db.control(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [Self.committedKey, String(confined.transaction)])
+        do {
+            try db.control("COMMIT")
+        } catch {
+            if !db.isInsideTransaction { lostTransaction() }
+            throw error
+        }
+        db.log?.removeAll()
+        confined.journaled = 0
+        try journal.reset()
+    }
+
+    private func lastCommitted() throws -> Int64 {
+        try connection.value(String.self, "SELECT value FROM meta WHERE key = ?", [Self.committedKey])
+            .flatMap { Int64($0) } ?? 0
+    }
+
+    /// Runs the journal's statements again, in one transaction, if they belong to the transaction
+    /// after the last one committed. A journal from any other transaction is stale: committed
+    /// already (a crash between commit and emptying the journal), or written after one the
+    /// database lost (power failure before the WAL reached the disk), which cannot be re-applied
+    /// on an older state; it is dropped either way.
+    private func recover() throws {
+        let db = connection
+        let logging = db.log != nil
+        db.log = nil  // what runs here is in the journal already
+        defer { if logging { db.log = StatementLog() } }
+        guard !journal.isEmpty else { return }
+        let next = confined.transaction + 1
+        let statements = try journal.records().filter { $0.transaction == next }.map {
+            guard let decoded = StatementLog.decode($0.payload) else {
+                throw FSError.io("the store's journal \(journal.path) has a damaged record")
+            }
+            return decoded
+        }.joined()
+        if !statements.isEmpty {
+            try db.control("BEGIN IMMEDIATE")
+            do {
+                for statement in statements { try db.run(statement.sql, SQLArguments(statement.arguments)) }
+                try db.control(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [Self.committedKey, String(next)])
+                try db.control("COMMIT")
+            } catch {
+                if db.isInsideTransaction { try? db.control("ROLLBACK") }
+                throw error
+            }
+            confined.transaction = next
+        }
+        try journal.reset()
+    }
+
+    /// SQLite rolled the whole open transaction back (a full disk, an I/O error): operations
+    /// answered as journaled are in the journal, so they are applied again at once; anything
+    /// deferred since is lost, as in a crash.
+    private func lostTransaction() {
+        openedAt.store(0, ordering: .relaxed)
+        confined.transaction -= 1
+        confined.journaled = 0
+        do {
+            try recover()
+        } catch {
+            FileHandle.standardError.write(
+                Data("cairn: re-applying the journal after a failed transaction failed: \(error)\n".utf8))
+        }
     }
 
     /// fsync of the WAL: every transaction committed so far reaches the disk.
@@ -143,18 +262,19 @@ final class MetadataWriter: Sendable {
             while !stopping.load(ordering: .relaxed) {
                 let opened = openedAt.load(ordering: .relaxed)
                 if opened == 0 { break }
-                let delay = Int64(Self.commitDelay * 1e9)
+                let delay = Int64(commitDelay * 1e9)
                 let due = opened + delay - Timestamp.monotonicNanoseconds()
                 if due > 0 {
-                    usleep(useconds_t(min(due, delay) / 1000 + 1))
+                    // Woken early by stop() or by a new transaction; either way, look again.
+                    _ = timerWake.wait(timeout: .now() + .nanoseconds(Int(min(due, delay))))
                     continue
                 }
                 do {
-                    try pool.writeWithoutTransaction { db in
+                    try pool.writeWithoutTransaction { _ in
                         // Commit only a transaction at least commitDelay old (not one begun since).
                         let at = openedAt.load(ordering: .relaxed)
-                        if at != 0, Timestamp.monotonicNanoseconds() - at >= Int64(Self.commitDelay * 1e9) {
-                            try commitOpen(db)
+                        if at != 0, Timestamp.monotonicNanoseconds() - at >= Int64(commitDelay * 1e9) {
+                            try commitOpen()
                         }
                     }
                 } catch {

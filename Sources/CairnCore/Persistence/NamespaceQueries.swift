@@ -1,5 +1,4 @@
 import Foundation
-internal import GRDB
 import Glibc
 
 /// The SQL of the namespace: inodes, dentries and events. Every function runs inside a
@@ -8,7 +7,7 @@ enum NamespaceQueries {
     static let inodeColumns =
         "i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.stored_bytes, i.atime_ns, i.mtime_ns, i.ctime_ns, i.rdev, i.generation"
 
-    static func attributes(_ row: Row, offset: Int = 0) -> InodeAttributes {
+    static func attributes(_ row: SQLRow, offset: Int = 0) -> InodeAttributes {
         let stored: Int64 = row[offset + 6]
         return InodeAttributes(
             id: row[offset], mode: row[offset + 1], nlink: row[offset + 4], uid: row[offset + 2], gid: row[offset + 3],
@@ -18,31 +17,31 @@ enum NamespaceQueries {
             blocks: (stored + 511) / 512)
     }
 
-    static func inode(_ db: Database, _ id: InodeID) throws -> InodeAttributes? {
+    static func inode(_ db: Connection, _ id: InodeID) throws -> InodeAttributes? {
         try db.row("SELECT \(inodeColumns) FROM inodes i WHERE i.id = ?", [id])
             .map { attributes($0) }
     }
 
-    static func requireInode(_ db: Database, _ id: InodeID) throws -> InodeAttributes {
+    static func requireInode(_ db: Connection, _ id: InodeID) throws -> InodeAttributes {
         guard let attrs = try inode(db, id) else { throw FSError.notFound }
         return attrs
     }
 
-    static func inodeAndWorkspace(_ db: Database, _ id: InodeID) throws -> (InodeAttributes, Int64?)? {
+    static func inodeAndWorkspace(_ db: Connection, _ id: InodeID) throws -> (InodeAttributes, Int64?)? {
         try db.row("SELECT \(inodeColumns), i.workspace FROM inodes i WHERE i.id = ?", [id])
             .map { (attributes($0), $0[12]) }
     }
 
-    static func setVersion(_ db: Database, _ id: InodeID, _ version: Int64) throws {
+    static func setVersion(_ db: Connection, _ id: InodeID, _ version: Int64) throws {
         try db.run("UPDATE inodes SET version = ? WHERE id = ?", [version, id])
     }
 
-    static func workspace(ofInode id: InodeID, _ db: Database) throws -> Int64? {
+    static func workspace(ofInode id: InodeID, _ db: Connection) throws -> Int64? {
         try db.value(Int64.self, "SELECT workspace FROM inodes WHERE id = ?", [id])
     }
 
     /// The live entry `name` in `parent`, with its dentry id.
-    static func lookup(_ db: Database, parent: InodeID, name: [UInt8]) throws -> (
+    static func lookup(_ db: Connection, parent: InodeID, name: [UInt8]) throws -> (
         dentry: Int64, attributes: InodeAttributes
     )? {
         guard
@@ -55,7 +54,7 @@ enum NamespaceQueries {
         return (row[0], attributes(row, offset: 1))
     }
 
-    static func listing(_ db: Database, parent: InodeID, afterCookie: Int64, limit: Int) throws -> [DirectoryEntry] {
+    static func listing(_ db: Connection, parent: InodeID, afterCookie: Int64, limit: Int) throws -> [DirectoryEntry] {
         try db.rows(
             """
             SELECT d.id, d.name, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
@@ -66,14 +65,14 @@ enum NamespaceQueries {
         }
     }
 
-    static func hasLiveChildren(_ db: Database, _ parent: InodeID) throws -> Bool {
+    static func hasLiveChildren(_ db: Connection, _ parent: InodeID) throws -> Bool {
         try db.value(
             Bool.self, "SELECT 1 FROM dentries WHERE parent = ? AND deleted_seq IS NULL LIMIT 1", [parent]
         ) ?? false
     }
 
     /// The live parent of a directory (directories have exactly one live name).
-    static func parent(ofDirectory id: InodeID, _ db: Database) throws -> InodeID? {
+    static func parent(ofDirectory id: InodeID, _ db: Connection) throws -> InodeID? {
         try db.value(InodeID.self, "SELECT parent FROM dentries WHERE inode = ? AND deleted_seq IS NULL LIMIT 1", [id])
     }
 
@@ -89,7 +88,7 @@ enum NamespaceQueries {
         var workspace: Int64?
     }
 
-    static func insertInode(_ db: Database, _ n: NewInode) throws -> InodeID {
+    static func insertInode(_ db: Connection, _ n: NewInode) throws -> InodeID {
         try db.run(
             """
             INSERT INTO inodes(mode, uid, gid, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, rdev, target, workspace)
@@ -102,29 +101,29 @@ enum NamespaceQueries {
         return db.lastInsertedRowID
     }
 
-    static func insertDentry(_ db: Database, parent: InodeID, name: [UInt8], inode: InodeID, seq: Int64) throws {
+    static func insertDentry(_ db: Connection, parent: InodeID, name: [UInt8], inode: InodeID, seq: Int64) throws {
         try db.run(
             "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)",
             [parent, Data(name), inode, seq])
     }
 
-    static func closeDentry(_ db: Database, id: Int64, seq: Int64) throws {
+    static func closeDentry(_ db: Connection, id: Int64, seq: Int64) throws {
         try db.run("UPDATE dentries SET deleted_seq = ? WHERE id = ?", [seq, id])
     }
 
-    static func adjustLinks(_ db: Database, _ id: InodeID, by delta: Int, ctime: Timestamp) throws {
+    static func adjustLinks(_ db: Connection, _ id: InodeID, by delta: Int, ctime: Timestamp) throws {
         try db.run("UPDATE inodes SET nlink = nlink + ?, ctime_ns = ? WHERE id = ?", [delta, ctime.nanoseconds, id])
     }
 
     /// A directory's entries changed: mtime and ctime move, and its link count by `linkDelta`
     /// (a subdirectory's `..` counts as a link to the parent).
-    static func touchDirectory(_ db: Database, _ id: InodeID, at time: Timestamp, linkDelta: Int = 0) throws {
+    static func touchDirectory(_ db: Connection, _ id: InodeID, at time: Timestamp, linkDelta: Int = 0) throws {
         try db.run(
             "UPDATE inodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?",
             [time.nanoseconds, time.nanoseconds, linkDelta, id])
     }
 
-    static func target(_ db: Database, _ id: InodeID) throws -> [UInt8]? {
+    static func target(_ db: Connection, _ id: InodeID) throws -> [UInt8]? {
         try db.value(Data.self, "SELECT target FROM inodes WHERE id = ?", [id]).map { [UInt8]($0) }
     }
 
@@ -137,7 +136,7 @@ enum NamespaceQueries {
         var ctime: Timestamp
     }
 
-    static func updateAttributes(_ db: Database, _ id: InodeID, _ u: AttributeUpdate) throws {
+    static func updateAttributes(_ db: Connection, _ id: InodeID, _ u: AttributeUpdate) throws {
         try db.run(
             "UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
             [u.mode, u.uid, u.gid, u.atime.nanoseconds, u.mtime.nanoseconds, u.ctime.nanoseconds, id])
@@ -145,7 +144,7 @@ enum NamespaceQueries {
 
     /// Records one committed change and returns its seq, the store's clock.
     static func recordEvent(
-        _ db: Database, kind: String, inode: InodeID?, parent: InodeID? = nil, name: [UInt8]? = nil,
+        _ db: Connection, kind: String, inode: InodeID?, parent: InodeID? = nil, name: [UInt8]? = nil,
         oldParent: InodeID? = nil, oldName: [UInt8]? = nil, version: Int64? = nil, actor: String, time: Timestamp
     ) throws -> Int64 {
         try db.run(
@@ -160,7 +159,7 @@ enum NamespaceQueries {
         return db.lastInsertedRowID
     }
 
-    static func counts(_ db: Database) throws -> (inodes: Int64, liveInodes: Int64) {
+    static func counts(_ db: Connection) throws -> (inodes: Int64, liveInodes: Int64) {
         let row = try db.row("SELECT (SELECT count(*) FROM inodes), (SELECT count(*) FROM inodes WHERE nlink > 0)")!
         return (row[0], row[1])
     }

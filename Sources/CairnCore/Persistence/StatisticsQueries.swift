@@ -1,8 +1,6 @@
-internal import GRDB
-
 /// The SQL of `cairn status`.
 enum StatisticsQueries {
-    static func collect(_ db: Database) throws -> StoreStatistics {
+    static func collect(_ db: Connection) throws -> StoreStatistics {
         let row = try db.row(
             """
             SELECT (SELECT count(*) FROM workspaces),

@@ -22,14 +22,19 @@ struct Unmount: ParsableCommand {
                     print("unmounted \(path)")
                     return
                 }
-                // The daemon does not serve it: detach it only if it is a dead mount (its daemon
-                // was killed); a live mount belongs to another store's daemon.
                 guard isDeadMount(path) else { throw CLIError(message: response.error ?? "the daemon refused") }
             }
             guard PathArgument.cairnMounts().contains(where: { $0.point == path }) || isFuseMount(path) else {
                 throw CLIError(message: "\(path) is not a Cairn mount")
             }
-            // No daemon answers for it: detach the dead mount.
+            // This store's daemon does not serve it: detach it only if it is dead; a live mount
+            // belongs to another store's daemon, and detaching it would cut off its open files.
+            guard isDeadMount(path) else {
+                throw CLIError(
+                    message:
+                        "\(path) is served by a running Cairn daemon of another store than \(storeOptions.path); "
+                        + "pass that store with --store or CAIRN_STORE")
+            }
             let status = run("/bin/fusermount3", ["-uz", path])
             guard status == 0 || run("/bin/umount", ["-l", path]) == 0 else {
                 throw CLIError(message: "could not detach \(path); try `fusermount3 -uz \(path)` as its owner or root")
