@@ -14,6 +14,9 @@ public struct VersionRecord: Sendable, Equatable {
     public var actor: String
     public var cause: String
     public var sealed: Bool
+    /// The file's own times as of this version (`time` is when the version was committed).
+    public var mtime: Timestamp
+    public var ctime: Timestamp
     var manifestID: Int64?
 }
 

@@ -13,12 +13,13 @@ enum HistoryQueries {
     }
 
     static let versionColumns =
-        "v.id, v.inode, v.seq, coalesce(e.time_ns, v.ctime_ns), v.size, v.mode, v.uid, v.gid, v.actor, v.cause, v.sealed, v.manifest"
+        "v.id, v.inode, v.seq, coalesce(e.time_ns, v.ctime_ns), v.size, v.mode, v.uid, v.gid, v.actor, v.cause, v.sealed, v.manifest, v.mtime_ns, v.ctime_ns"
 
     static func version(_ row: SQLRow) -> VersionRecord {
         VersionRecord(
             id: row[0], inode: row[1], seq: row[2], time: Timestamp(nanoseconds: row[3]), size: row[4], mode: row[5],
-            uid: row[6], gid: row[7], actor: row[8], cause: row[9], sealed: row[10], manifestID: row[11])
+            uid: row[6], gid: row[7], actor: row[8], cause: row[9], sealed: row[10],
+            mtime: Timestamp(nanoseconds: row[12]), ctime: Timestamp(nanoseconds: row[13]), manifestID: row[11])
     }
 
     /// Versions of `inode` while it was bound to a name from seq `from` until `until`, with the

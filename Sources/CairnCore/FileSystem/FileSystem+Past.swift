@@ -1,0 +1,68 @@
+import Foundation
+import Glibc
+
+/// The namespace as it was at a seq: names, kinds, modes, owners, times, sizes and contents of
+/// the past, read-only. Directories report one link (an unknown count, as btrfs does), so tools
+/// never prune a walk by link counts.
+extension FileSystem {
+    /// The seq `point` names (a time names the last change made by then).
+    public func seq(of point: PointInTime) throws(FSError) -> Int64 {
+        switch point {
+        case .seq(let seq): return seq
+        case .time(let time): return try store.read { db in try PastQueries.seq(at: time, db) }
+        }
+    }
+
+    /// The last seq of the store so far.
+    public func currentSeq() throws(FSError) -> Int64 {
+        try store.read { db in try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0 }
+    }
+
+    /// The state of `inode` at `seq` (not found if it did not exist yet).
+    public func pastVersion(_ inode: InodeID, at seq: Int64) throws(FSError) -> VersionRecord {
+        guard let (version, _) = try store.read({ db in try PastQueries.version(db, inode: inode, at: seq) }) else {
+            throw FSError.notFound
+        }
+        return version
+    }
+
+    public func pastAttributes(_ inode: InodeID, at seq: Int64) throws(FSError) -> InodeAttributes {
+        guard let (v, rdev) = try store.read({ db in try PastQueries.version(db, inode: inode, at: seq) }) else {
+            throw FSError.notFound
+        }
+        return InodeAttributes(
+            id: inode, mode: v.mode, nlink: 1, uid: v.uid, gid: v.gid, rdev: rdev, size: v.size, atime: v.mtime,
+            mtime: v.mtime, ctime: v.ctime, generation: 1, blocks: (v.size + 511) / 512)
+    }
+
+    public func pastLookup(parent: InodeID, name: [UInt8], at seq: Int64) throws(FSError) -> InodeAttributes {
+        guard let inode = try store.read({ db in try PastQueries.lookup(db, parent: parent, name: name, at: seq) })
+        else { throw FSError.notFound }
+        return try pastAttributes(inode, at: seq)
+    }
+
+    public func pastListing(parent: InodeID, at seq: Int64, afterCookie: Int64, limit: Int) throws(FSError)
+        -> [DirectoryEntry]
+    {
+        let entries = try store.read { db in
+            try PastQueries.listing(db, parent: parent, at: seq, afterCookie: afterCookie, limit: limit)
+        }
+        var out: [DirectoryEntry] = []
+        for entry in entries {
+            out.append(
+                DirectoryEntry(
+                    cookie: entry.cookie, name: entry.name, attributes: try pastAttributes(entry.inode, at: seq)))
+        }
+        return out
+    }
+}
+
+extension Caller {
+    /// Whether the mode bits and owner in `attrs` let this caller read (root always may).
+    public func mayRead(_ attrs: InodeAttributes) -> Bool {
+        if uid == 0 { return true }
+        if uid == attrs.uid { return attrs.mode & 0o400 != 0 }
+        if isMember(of: attrs.gid) { return attrs.mode & 0o040 != 0 }
+        return attrs.mode & 0o004 != 0
+    }
+}

@@ -1,0 +1,90 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// The namespace and contents as they were at a seq or a time.
+@Suite struct PastTests {
+    private func content(_ fs: FileSystem, _ inode: InodeID, at seq: Int64) throws -> String {
+        let version = try fs.pastVersion(inode, at: seq)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = try buffer.withUnsafeMutableBytes { try fs.read(version: version, offset: 0, into: $0) }
+        return String(decoding: buffer.prefix(n), as: UTF8.self)
+    }
+
+    @Test func aPastSeqShowsThatMomentsNamesContentsAndModes() throws {
+        let t = try TemporaryStore()
+        let name = { (s: String) in Array(s.utf8) }
+        try t.fs.writeFile(t.root, "a", name("one"))
+        let first = try t.fs.currentSeq()
+        let a = try t.fs.writeFile(t.root, "a", name("two"))
+        _ = try t.fs.setattr(a.id, changes: AttributeChanges(mode: 0o600), handle: nil, caller: .tester)
+        let d = try t.fs.mkdir(parent: t.root, name: name("d"), mode: 0o755, caller: .tester)
+        try t.fs.writeFile(d.id, "x", name("inside"))
+        try t.fs.rename(
+            parent: t.root, name: name("a"), newParent: t.root, newName: name("b"), options: [], caller: .tester)
+        let second = try t.fs.currentSeq()
+        try t.fs.unlink(parent: t.root, name: name("b"), caller: .tester)
+        try t.fs.writeFile(d.id, "x", name("changed later"))
+        let third = try t.fs.currentSeq()
+
+        let aThen = try t.fs.pastLookup(parent: t.root, name: name("a"), at: first)
+        #expect(try content(t.fs, aThen.id, at: first) == "one")
+        #expect(aThen.mode & 0o777 == 0o644)
+        #expect(throws: FSError.notFound) { try t.fs.pastLookup(parent: t.root, name: name("d"), at: first) }
+
+        #expect(throws: FSError.notFound) { try t.fs.pastLookup(parent: t.root, name: name("a"), at: second) }
+        let bThen = try t.fs.pastLookup(parent: t.root, name: name("b"), at: second)
+        #expect(bThen.id == a.id)
+        #expect(try content(t.fs, bThen.id, at: second) == "two")
+        #expect(bThen.mode & 0o777 == 0o600)
+        let listing = try t.fs.pastListing(parent: t.root, at: second, afterCookie: 0, limit: 100)
+        #expect(Set(listing.map { String(decoding: $0.name, as: UTF8.self) }) == ["b", "d"])
+        let x = try t.fs.pastLookup(parent: d.id, name: name("x"), at: second)
+        #expect(try content(t.fs, x.id, at: second) == "inside")
+
+        #expect(throws: FSError.notFound) { try t.fs.pastLookup(parent: t.root, name: name("b"), at: third) }
+        #expect(try content(t.fs, x.id, at: third) == "changed later")
+        #expect(try t.fs.pastListing(parent: t.root, at: third, afterCookie: 0, limit: 100).count == 1)
+    }
+
+    @Test func aTimeNamesTheLastChangeMadeByThen() throws {
+        let t = try TemporaryStore()
+        try t.fs.writeFile(t.root, "early", Array("1".utf8))
+        let seqEarly = try t.fs.currentSeq()
+        usleep(20_000)
+        let between = Timestamp.now()
+        usleep(20_000)
+        try t.fs.writeFile(t.root, "late", Array("2".utf8))
+        #expect(try t.fs.seq(of: .time(between)) == seqEarly)
+        #expect(try t.fs.seq(of: .time(Timestamp(nanoseconds: 0))) == 0)
+        #expect(try t.fs.seq(of: .seq(7)) == 7)
+    }
+
+    @Test func pointsInTimeParseAsPeopleWriteThem() throws {
+        let now = Timestamp(seconds: 1_790_000_000, nanoseconds: 0)
+        #expect(try PointInTime("@1234") == .seq(1234))
+        #expect(try PointInTime("-2h", now: now) == .time(Timestamp(seconds: 1_790_000_000 - 7200, nanoseconds: 0)))
+        #expect(try PointInTime("-90s", now: now) == .time(Timestamp(seconds: 1_790_000_000 - 90, nanoseconds: 0)))
+        #expect(try PointInTime("-1w", now: now) == .time(Timestamp(seconds: 1_790_000_000 - 604_800, nanoseconds: 0)))
+        // 2026-11-26T10:00:00Z is 1,795,687,200 seconds after the epoch.
+        let utc = Timestamp(seconds: 1_795_687_200, nanoseconds: 0)
+        #expect(try PointInTime("2026-11-26T10:00:00Z") == .time(utc))
+        #expect(try PointInTime("2026-11-26T12:00:00+02:00") == .time(utc))
+        #expect(try PointInTime("2026-11-26T05:00-05:00") == .time(utc))
+        #expect(
+            try PointInTime("2026-11-26T10:00:00.25Z")
+                == .time(Timestamp(seconds: 1_795_687_200, nanoseconds: 250_000_000)))
+        var local = tm()
+        local.tm_year = 126
+        local.tm_mon = 10
+        local.tm_mday = 26
+        local.tm_hour = 10
+        local.tm_isdst = -1
+        #expect(try PointInTime("2026-11-26T10:00") == .time(Timestamp(seconds: mktime(&local), nanoseconds: 0)))
+        for bad in ["", "@", "@-1", "-2x", "yesterday", "2026-13-01", "2026-11-26T25:00", "2026-11-26T10:00:00+2"] {
+            #expect(throws: FSError.self) { try PointInTime(bad) }
+        }
+    }
+}
