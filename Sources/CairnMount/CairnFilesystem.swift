@@ -20,6 +20,7 @@ final class CairnFilesystem: FuseOperations {
     let negativeTTL: Double
     let coherence: SessionCoherence
     let sessionID: Int
+    let history = HistoryNodes()
 
     init(
         fs: FileSystem, root: InodeID, actor: String?, coherence: SessionCoherence, sessionID: Int, ttl: Double = 10
@@ -39,6 +40,11 @@ final class CairnFilesystem: FuseOperations {
     }
 
     // MARK: mapping
+
+    /// A name that may not change: anything in a view of the past, and `.cairn` itself.
+    func readOnlyName(_ parent: InodeNumber, _ name: [UInt8]) -> Bool {
+        HistoryNodes.contains(parent) || isCairnEntry(parent: parent, name: name)
+    }
 
     func inode(_ node: InodeNumber) -> InodeID {
         let id = InodeID(bitPattern: node)
@@ -86,6 +92,9 @@ final class CairnFilesystem: FuseOperations {
     // MARK: names
 
     func lookup(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
+        if HistoryNodes.contains(parent) || isCairnEntry(parent: parent, name: name) {
+            return historyLookup(req, parent: parent, name: name)
+        }
         do {
             req.reply(entry: entry(try fs.lookup(parent: inode(parent), name: name)))
         } catch .notFound {
@@ -96,6 +105,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func getattr(_ req: consuming FuseRequest, ino: InodeNumber, handle: UInt64?) {
+        if HistoryNodes.contains(ino) { return historyGetattr(req, ino: ino) }
         do {
             req.reply(attributes: attributes(try fs.getattr(inode(ino))), timeout: ttl)
         } catch {
@@ -104,6 +114,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func setattr(_ req: consuming FuseRequest, ino: InodeNumber, changes: FuseKit.AttributeChanges, handle: UInt64?) {
+        if HistoryNodes.contains(ino) { return req.reply(error: EROFS) }
         func time(_ t: FuseKit.TimeChange?) -> CairnCore.TimeChange? {
             switch t {
             case .none: nil
@@ -124,6 +135,14 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func readlink(_ req: consuming FuseRequest, ino: InodeNumber) {
+        if HistoryNodes.contains(ino) {
+            guard case .past(_, let inode)? = history.node(ino) else { return req.reply(error: EINVAL) }
+            do {
+                return req.reply(readlink: try fs.readlink(inode))
+            } catch {
+                return req.reply(error: error.errno)
+            }
+        }
         do {
             req.reply(readlink: try fs.readlink(inode(ino)))
         } catch {
@@ -132,6 +151,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func mknod(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t, rdev: UInt64) {
+        if readOnlyName(parent, name) { return req.reply(error: EROFS) }
         do {
             let made = try fs.mknod(parent: inode(parent), name: name, mode: mode, rdev: rdev, caller: caller(req))
             req.reply(entry: entry(made))
@@ -142,6 +162,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func mkdir(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t) {
+        if readOnlyName(parent, name) { return req.reply(error: EROFS) }
         do {
             req.reply(entry: entry(try fs.mkdir(parent: inode(parent), name: name, mode: mode, caller: caller(req))))
             changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
@@ -151,6 +172,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func symlink(_ req: consuming FuseRequest, target: [UInt8], parent: InodeNumber, name: [UInt8]) {
+        if readOnlyName(parent, name) { return req.reply(error: EROFS) }
         do {
             let made = try fs.symlink(parent: inode(parent), name: name, target: target, caller: caller(req))
             req.reply(entry: entry(made))
@@ -161,6 +183,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func unlink(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
+        if readOnlyName(parent, name) { return req.reply(error: EROFS) }
         do {
             try fs.unlink(parent: inode(parent), name: name, caller: caller(req))
             req.replyOK()
@@ -171,6 +194,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func rmdir(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
+        if readOnlyName(parent, name) { return req.reply(error: EROFS) }
         do {
             try fs.rmdir(parent: inode(parent), name: name, caller: caller(req))
             req.replyOK()
@@ -184,6 +208,7 @@ final class CairnFilesystem: FuseOperations {
         _ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], newParent: InodeNumber, newName: [UInt8],
         flags: RenameFlags
     ) {
+        if readOnlyName(parent, name) || readOnlyName(newParent, newName) { return req.reply(error: EROFS) }
         guard flags.subtracting([.noReplace, .exchange]).isEmpty else {
             req.reply(error: EINVAL)
             return
@@ -205,6 +230,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func link(_ req: consuming FuseRequest, ino: InodeNumber, newParent: InodeNumber, newName: [UInt8]) {
+        if HistoryNodes.contains(ino) || readOnlyName(newParent, newName) { return req.reply(error: EROFS) }
         do {
             let linked = try fs.link(
                 inode: inode(ino), newParent: inode(newParent), newName: newName, caller: caller(req))
@@ -218,6 +244,7 @@ final class CairnFilesystem: FuseOperations {
     // MARK: files
 
     func open(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        if HistoryNodes.contains(ino) { return historyOpen(req, ino: ino, info: info) }
         do {
             let handle = try fs.open(inode(ino), flags: info.flags, caller: caller(req))
             // The opener may be gone (killed while waiting): then no RELEASE will come.
@@ -228,6 +255,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func create(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t, info: FileInfo) {
+        if readOnlyName(parent, name) { return req.reply(error: EROFS) }
         do {
             let (attrs, handle) = try fs.create(
                 parent: inode(parent), name: name, mode: mode, flags: info.flags, caller: caller(req))
@@ -239,6 +267,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func read(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, info: FileInfo) {
+        if HistoryNodes.contains(ino) { return historyRead(req, size: size, offset: offset, handle: info.handle) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
         defer { buffer.deallocate() }
         do {
@@ -253,6 +282,7 @@ final class CairnFilesystem: FuseOperations {
     func write(
         _ req: consuming FuseRequest, ino: InodeNumber, data: UnsafeRawBufferPointer, offset: Int64, info: FileInfo
     ) {
+        if HistoryNodes.contains(ino) { return req.reply(error: EROFS) }
         do {
             req.reply(written: try fs.write(handle: info.handle, offset: offset, data: data))
         } catch {
@@ -261,6 +291,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func flush(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        if HistoryNodes.contains(ino) { return req.replyOK() }
         do {
             try fs.flush(handle: info.handle)
             req.replyOK()
@@ -271,6 +302,10 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func release(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        if HistoryNodes.contains(ino) {
+            history.release(info.handle)
+            return req.replyOK()
+        }
         do {
             try fs.release(handle: info.handle)
             req.replyOK()
@@ -281,6 +316,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func fsync(_ req: consuming FuseRequest, ino: InodeNumber, dataOnly: Bool, info: FileInfo) {
+        if HistoryNodes.contains(ino) { return req.replyOK() }
         do {
             try fs.fsync(handle: info.handle)
             req.replyOK()
@@ -294,6 +330,7 @@ final class CairnFilesystem: FuseOperations {
         _ req: consuming FuseRequest, ino: InodeNumber, mode: FallocateMode, offset: Int64, length: Int64,
         info: FileInfo
     ) {
+        if HistoryNodes.contains(ino) { return req.reply(error: EROFS) }
         do {
             try fs.fallocate(
                 handle: info.handle, mode: FileSystem.FallocateFlags(rawValue: mode.rawValue), offset: offset,
@@ -306,6 +343,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func lseek(_ req: consuming FuseRequest, ino: InodeNumber, offset: Int64, whence: SeekWhence, info: FileInfo) {
+        if HistoryNodes.contains(ino) { return req.reply(error: ENOSYS) }
         do {
             req.reply(offset: try fs.seek(handle: info.handle, offset: offset, to: whence == .data ? .data : .hole))
         } catch {
@@ -318,6 +356,10 @@ final class CairnFilesystem: FuseOperations {
         to destination: InodeNumber, offset destinationOffset: Int64, info destinationInfo: FileInfo, length: Int,
         flags: Int32
     ) {
+        // Copying out of a view of the past goes through read and write (EXDEV: the caller falls back).
+        if HistoryNodes.contains(source) || HistoryNodes.contains(destination) {
+            return req.reply(error: HistoryNodes.contains(destination) ? EROFS : EXDEV)
+        }
         guard flags == 0 else {
             req.reply(error: EINVAL)
             return
@@ -336,6 +378,7 @@ final class CairnFilesystem: FuseOperations {
     // MARK: directories
 
     func opendir(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        if HistoryNodes.contains(ino) { return historyOpendir(req, ino: ino) }
         do throws(FSError) {
             let attrs = try fs.getattr(inode(ino))
             guard attrs.isDirectory else { throw FSError.notDirectory }
@@ -356,6 +399,7 @@ final class CairnFilesystem: FuseOperations {
     /// Offsets: 1 after ".", 2 after "..", then 2 + the dentry id of the last entry returned, so
     /// a listing resumes at the right entry however the directory changed in between.
     private func listDirectory(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, plus: Bool) {
+        if HistoryNodes.contains(ino) { return historyList(req, ino: ino, size: size, offset: offset, plus: plus) }
         var buffer = req.makeDirectoryBuffer(capacity: size)
         do throws(FSError) {
             let dir = try fs.getattr(inode(ino))
@@ -422,6 +466,7 @@ final class CairnFilesystem: FuseOperations {
     func setxattr(
         _ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], value: UnsafeRawBufferPointer, flags: Int32
     ) {
+        if HistoryNodes.contains(ino) { return req.reply(error: EROFS) }
         do {
             try fs.setxattr(
                 inode(ino), name: name, value: Array(value), flags: FileSystem.XattrFlags(rawValue: flags),
@@ -434,6 +479,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func getxattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], size: Int) {
+        if HistoryNodes.contains(ino) { return req.reply(error: ENODATA) }
         do {
             let value = try fs.getxattr(inode(ino), name: name)
             reply(req, bytes: value, size: size)
@@ -443,6 +489,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func listxattr(_ req: consuming FuseRequest, ino: InodeNumber, size: Int) {
+        if HistoryNodes.contains(ino) { return reply(req, bytes: [], size: size) }
         do {
             let list = try fs.listxattr(inode(ino)).flatMap { $0 + [UInt8(0)] }
             reply(req, bytes: list, size: size)
@@ -452,6 +499,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func removexattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8]) {
+        if HistoryNodes.contains(ino) { return req.reply(error: EROFS) }
         do {
             try fs.removexattr(inode(ino), name: name, caller: caller(req))
             req.replyOK()
