@@ -125,6 +125,12 @@ public struct DirectoryEntry: Sendable {
     public var cookie: Int64
     public var name: [UInt8]
     public var attributes: InodeAttributes
+
+    public init(cookie: Int64, name: [UInt8], attributes: InodeAttributes) {
+        self.cookie = cookie
+        self.name = name
+        self.attributes = attributes
+    }
 }
 
 /// What statfs reports.

@@ -27,19 +27,14 @@ extension CairnFilesystem {
                 // A name relative to now stands for a fixed seq once looked up; a new lookup
                 // of the same name resolves it again.
                 if text.hasPrefix("-") { timeout = 0 }
-                let seq = try fs.seq(of: point)
-                _ = try fs.pastAttributes(root, at: seq)
-                child = .past(seq: seq, inode: root)
+                child = .past(seq: try fs.seq(of: point), inode: root)
             case .past(let seq, let dir)?:
                 child = .past(seq: seq, inode: try fs.pastLookup(parent: dir, name: name, at: seq).id)
             default: throw FSError.notFound
             }
+            // Not found when the workspace did not exist yet at that point.
             let attrs = try historyAttributes(child)
-            let id = try history.id(child)
-            req.reply(
-                entry: Entry(
-                    ino: id, generation: 1, attributes: historyFileAttributes(attrs, id: id), attrTimeout: timeout,
-                    entryTimeout: timeout))
+            req.reply(entry: entry(attrs, node: try history.id(child), timeout: timeout))
         } catch .notFound {
             req.reply(entry: .negative(timeout: negativeTTL))
         } catch {
@@ -53,22 +48,17 @@ extension CairnFilesystem {
             var a = try fs.getattr(root)
             a.mode = S_IFDIR | 0o555
             a.nlink = 2
+            a.generation = 1
             return a
         case .past(let seq, let inode):
             return try fs.pastAttributes(inode, at: seq)
         }
     }
 
-    func historyFileAttributes(_ a: InodeAttributes, id: InodeNumber) -> FileAttributes {
-        var attrs = attributes(a)
-        attrs.ino = id
-        return attrs
-    }
-
     func historyGetattr(_ req: consuming FuseRequest, ino: InodeNumber) {
         do throws(FSError) {
             guard let node = history.node(ino) else { throw FSError.notFound }
-            req.reply(attributes: historyFileAttributes(try historyAttributes(node), id: ino), timeout: ttl)
+            req.reply(attributes: attributes(try historyAttributes(node), node: ino), timeout: ttl)
         } catch {
             req.reply(error: error.errno)
         }
@@ -121,53 +111,36 @@ extension CairnFilesystem {
     }
 
     /// `.cairn` lists `at`; `at` lists nothing (any point in time is a name in it); a past
-    /// directory lists its entries of then. Offsets as in the live tree.
+    /// directory lists its entries of then.
     func historyList(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, plus: Bool) {
-        var buffer = req.makeDirectoryBuffer(capacity: size)
+        let node: HistoryNodes.Node
+        let dir: InodeAttributes
         do throws(FSError) {
-            guard let node = history.node(ino) else { throw FSError.notFound }
-            let dir = try historyAttributes(node)
-            var full = false
-            if offset < 1 { full = !add(&buffer, Array(".".utf8), dir, id: ino, 1, plus: plus) }
-            if !full && offset < 2 { full = !add(&buffer, Array("..".utf8), dir, id: ino, 2, plus: plus) }
-            switch node {
-            case .cairn:
-                if !full && offset < 3 {
-                    full = !add(&buffer, Array("at".utf8), dir, id: HistoryNodes.atID, 3, plus: plus)
-                }
-            case .at: break
-            case .past(let seq, let inode):
-                var cookie = offset > 2 ? offset - 2 : 0
-                while !full {
-                    let batch = try fs.pastListing(
-                        parent: inode, at: seq, afterCookie: cookie, limit: max(16, size / 64))
-                    if batch.isEmpty { break }
-                    for e in batch {
-                        let id = try history.id(.past(seq: seq, inode: e.attributes.id))
-                        if !add(&buffer, e.name, e.attributes, id: id, e.cookie + 2, plus: plus) {
-                            full = true
-                            break
-                        }
-                        cookie = e.cookie
-                    }
-                }
-            }
-            req.reply(directory: buffer)
+            guard let known = history.node(ino) else { throw FSError.notFound }
+            node = known
+            dir = try historyAttributes(node)
         } catch {
-            req.reply(error: error.errno)
+            return req.reply(error: error.errno)
         }
-    }
-
-    private func add(
-        _ buffer: inout DirectoryBuffer, _ name: [UInt8], _ a: InodeAttributes, id: InodeNumber, _ next: Int64,
-        plus: Bool
-    ) -> Bool {
-        plus
-            ? buffer.addPlus(
-                name: name,
-                entry: Entry(
-                    ino: id, generation: 1, attributes: historyFileAttributes(a, id: id), attrTimeout: ttl,
-                    entryTimeout: ttl), nextOffset: next)
-            : buffer.add(name: name, ino: id, mode: a.mode, nextOffset: next)
+        switch node {
+        case .cairn:
+            list(
+                req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
+                entries: { cookie, _ in
+                    cookie < 1 ? [DirectoryEntry(cookie: 1, name: Array("at".utf8), attributes: dir)] : []
+                },
+                nodeOf: { _ in HistoryNodes.atID })
+        case .at:
+            list(
+                req, directory: dir, node: ino, size: size, offset: offset, plus: plus, entries: { _, _ in [] },
+                nodeOf: { _ in HistoryNodes.atID })
+        case .past(let seq, let inode):
+            list(
+                req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
+                entries: { cookie, limit throws(FSError) in
+                    try self.fs.pastListing(parent: inode, at: seq, afterCookie: cookie, limit: limit)
+                },
+                nodeOf: { a throws(FSError) in try self.history.id(.past(seq: seq, inode: a.id)) })
+        }
     }
 }

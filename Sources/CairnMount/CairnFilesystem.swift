@@ -53,14 +53,17 @@ final class CairnFilesystem: FuseOperations {
 
     func node(_ inode: InodeID) -> InodeNumber { UInt64(bitPattern: self.inode(UInt64(bitPattern: inode))) }
 
-    func attributes(_ a: InodeAttributes) -> FileAttributes {
+    /// `node`: the id the kernel knows the node by, when it is not the inode's (views of the past).
+    func attributes(_ a: InodeAttributes, node id: InodeNumber? = nil) -> FileAttributes {
         FileAttributes(
-            ino: node(a.id), mode: a.mode, nlink: a.nlink, uid: a.uid, gid: a.gid, rdev: a.rdev, size: a.size,
+            ino: id ?? node(a.id), mode: a.mode, nlink: a.nlink, uid: a.uid, gid: a.gid, rdev: a.rdev, size: a.size,
             blocks: a.blocks, atime: timespec(a.atime), mtime: timespec(a.mtime), ctime: timespec(a.ctime))
     }
 
-    func entry(_ a: InodeAttributes) -> Entry {
-        Entry(ino: node(a.id), generation: a.generation, attributes: attributes(a), attrTimeout: ttl, entryTimeout: ttl)
+    func entry(_ a: InodeAttributes, node id: InodeNumber? = nil, timeout: Double? = nil) -> Entry {
+        Entry(
+            ino: id ?? node(a.id), generation: a.generation, attributes: attributes(a, node: id),
+            attrTimeout: timeout ?? ttl, entryTimeout: timeout ?? ttl)
     }
 
     func caller(_ req: borrowing FuseRequest) -> Caller {
@@ -396,23 +399,44 @@ final class CairnFilesystem: FuseOperations {
         listDirectory(req, ino: ino, size: size, offset: offset, plus: true)
     }
 
-    /// Offsets: 1 after ".", 2 after "..", then 2 + the dentry id of the last entry returned, so
-    /// a listing resumes at the right entry however the directory changed in between.
     private func listDirectory(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, plus: Bool) {
         if HistoryNodes.contains(ino) { return historyList(req, ino: ino, size: size, offset: offset, plus: plus) }
+        let dir: InodeAttributes
+        do throws(FSError) {
+            dir = try fs.getattr(inode(ino))
+        } catch {
+            return req.reply(error: error.errno)
+        }
+        list(
+            req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
+            entries: { cookie, limit throws(FSError) in try self.fs.list(directory: dir.id, after: cookie, limit: limit)
+            },
+            nodeOf: { a throws(FSError) in self.node(a.id) })
+    }
+
+    /// Answers a readdir of `directory` (known to the kernel as `node`): ".", "..", then what
+    /// `entries` gives after a cookie, each entry under the id `nodeOf` gives it. Offsets: 1 after
+    /// ".", 2 after "..", then 2 + the cookie of the last entry returned (a dentry id), so a
+    /// listing resumes at the right entry however the directory changed in between.
+    func list(
+        _ req: consuming FuseRequest, directory: InodeAttributes, node: InodeNumber, size: Int, offset: Int64,
+        plus: Bool, entries: (_ after: Int64, _ limit: Int) throws(FSError) -> [DirectoryEntry],
+        nodeOf: (InodeAttributes) throws(FSError) -> InodeNumber
+    ) {
         var buffer = req.makeDirectoryBuffer(capacity: size)
         do throws(FSError) {
-            let dir = try fs.getattr(inode(ino))
-            guard dir.isDirectory else { throw FSError.notDirectory }
+            guard directory.isDirectory else { throw FSError.notDirectory }
             var full = false
-            if offset < 1 { full = !add(&buffer, [UInt8(ascii: ".")], dir, 1, plus: plus) }
-            if !full && offset < 2 { full = !add(&buffer, [UInt8(ascii: "."), UInt8(ascii: ".")], dir, 2, plus: plus) }
+            if offset < 1 { full = !add(&buffer, [UInt8(ascii: ".")], directory, node, 1, plus: plus) }
+            if !full && offset < 2 {
+                full = !add(&buffer, [UInt8(ascii: "."), UInt8(ascii: ".")], directory, node, 2, plus: plus)
+            }
             var cookie = offset > 2 ? offset - 2 : 0
             while !full {
-                let batch = try fs.list(directory: dir.id, after: cookie, limit: max(16, size / 64))
+                let batch = try entries(cookie, max(16, size / 64))
                 if batch.isEmpty { break }
                 for e in batch {
-                    if !add(&buffer, e.name, e.attributes, e.cookie + 2, plus: plus) {
+                    if !add(&buffer, e.name, e.attributes, try nodeOf(e.attributes), e.cookie + 2, plus: plus) {
                         full = true
                         break
                     }
@@ -425,12 +449,13 @@ final class CairnFilesystem: FuseOperations {
         }
     }
 
-    private func add(_ buffer: inout DirectoryBuffer, _ name: [UInt8], _ a: InodeAttributes, _ next: Int64, plus: Bool)
-        -> Bool
-    {
+    private func add(
+        _ buffer: inout DirectoryBuffer, _ name: [UInt8], _ a: InodeAttributes, _ id: InodeNumber, _ next: Int64,
+        plus: Bool
+    ) -> Bool {
         plus
-            ? buffer.addPlus(name: name, entry: entry(a), nextOffset: next)
-            : buffer.add(name: name, ino: node(a.id), mode: a.mode, nextOffset: next)
+            ? buffer.addPlus(name: name, entry: entry(a, node: id), nextOffset: next)
+            : buffer.add(name: name, ino: id, mode: a.mode, nextOffset: next)
     }
 
     func fsyncdir(_ req: consuming FuseRequest, ino: InodeNumber, dataOnly: Bool, info: FileInfo) {

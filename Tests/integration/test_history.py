@@ -74,6 +74,8 @@ class HistoryViewTests(MountedTestCase):
         with open(self.p("doc"), "w") as f:
             f.write("second\n")
         self.assertNotIn(".cairn", os.listdir(self.m.path))
+        self.assertEqual(os.listdir(self.p(".cairn")), ["at"])
+        self.assertEqual(os.listdir(self.p(".cairn", "at")), [])
         past = self.p(".cairn", "at", then, "doc")
         with open(past) as f:
             self.assertEqual(f.read(), "first\n")

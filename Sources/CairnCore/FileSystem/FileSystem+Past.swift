@@ -27,12 +27,10 @@ extension FileSystem {
     }
 
     public func pastAttributes(_ inode: InodeID, at seq: Int64) throws(FSError) -> InodeAttributes {
-        guard let (v, rdev) = try store.read({ db in try PastQueries.version(db, inode: inode, at: seq) }) else {
+        guard let (version, rdev) = try store.read({ db in try PastQueries.version(db, inode: inode, at: seq) }) else {
             throw FSError.notFound
         }
-        return InodeAttributes(
-            id: inode, mode: v.mode, nlink: 1, uid: v.uid, gid: v.gid, rdev: rdev, size: v.size, atime: v.mtime,
-            mtime: v.mtime, ctime: v.ctime, generation: 1, blocks: (v.size + 511) / 512)
+        return Self.attributes(of: version, rdev: rdev)
     }
 
     public func pastLookup(parent: InodeID, name: [UInt8], at seq: Int64) throws(FSError) -> InodeAttributes {
@@ -44,16 +42,17 @@ extension FileSystem {
     public func pastListing(parent: InodeID, at seq: Int64, afterCookie: Int64, limit: Int) throws(FSError)
         -> [DirectoryEntry]
     {
-        let entries = try store.read { db in
+        try store.read { db in
             try PastQueries.listing(db, parent: parent, at: seq, afterCookie: afterCookie, limit: limit)
+        }.map {
+            DirectoryEntry(cookie: $0.cookie, name: $0.name, attributes: Self.attributes(of: $0.version, rdev: $0.rdev))
         }
-        var out: [DirectoryEntry] = []
-        for entry in entries {
-            out.append(
-                DirectoryEntry(
-                    cookie: entry.cookie, name: entry.name, attributes: try pastAttributes(entry.inode, at: seq)))
-        }
-        return out
+    }
+
+    private static func attributes(of v: VersionRecord, rdev: UInt64) -> InodeAttributes {
+        InodeAttributes(
+            id: v.inode, mode: v.mode, nlink: 1, uid: v.uid, gid: v.gid, rdev: rdev, size: v.size, atime: v.mtime,
+            mtime: v.mtime, ctime: v.ctime, generation: 1, blocks: (v.size + 511) / 512)
     }
 }
 

@@ -17,13 +17,20 @@ enum PastQueries {
             [parent, Data(name), seq, seq])
     }
 
+    /// The entries of `parent` at `seq`, each with its version then and its device number.
     static func listing(_ db: Connection, parent: InodeID, at seq: Int64, afterCookie: Int64, limit: Int) throws
-        -> [(cookie: Int64, name: [UInt8], inode: InodeID)]
+        -> [(cookie: Int64, name: [UInt8], version: VersionRecord, rdev: UInt64)]
     {
         try db.rows(
-            "SELECT id, name, inode FROM dentries WHERE parent = ? AND \(liveAt) AND id > ? ORDER BY id LIMIT ?",
-            [parent, seq, seq, afterCookie, limit]
-        ).map { ($0[0], [UInt8]($0[1] as Data), $0[2]) }
+            """
+            SELECT \(HistoryQueries.versionColumns), i.rdev, d.id, d.name
+            FROM dentries d JOIN inodes i ON i.id = d.inode
+            JOIN versions v ON v.id = (
+                SELECT id FROM versions WHERE inode = d.inode AND seq <= ? ORDER BY seq DESC LIMIT 1)
+            LEFT JOIN events e ON e.seq = v.seq
+            WHERE d.parent = ? AND \(liveAt) AND d.id > ? ORDER BY d.id LIMIT ?
+            """, [seq, parent, seq, seq, afterCookie, limit]
+        ).map { row in (row[15], [UInt8](row[16] as Data), HistoryQueries.version(row), row[14]) }
     }
 
     /// The version of `inode` current at `seq`, with the node's device number.

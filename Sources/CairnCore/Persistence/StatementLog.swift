@@ -15,7 +15,7 @@ struct StatementLog {
     var count: Int { bytes.count }
 
     mutating func append(_ sql: String, _ arguments: SQLArguments) {
-        appendBytes(Array(sql.utf8))
+        appendBytes(sql.utf8)
         append(UInt16(arguments.values.count))
         for argument in arguments.values {
             switch argument?.sqlValue ?? .null {
@@ -28,10 +28,10 @@ struct StatementLog {
                 append(v.bitPattern)
             case .text(let v):
                 bytes.append(3)
-                appendBytes(Array(v.utf8))
+                appendBytes(v.utf8)
             case .blob(let v):
                 bytes.append(4)
-                appendBytes(Array(v))
+                appendBytes(v)
             }
         }
     }
@@ -41,7 +41,7 @@ struct StatementLog {
 
     mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 
-    private mutating func appendBytes(_ value: [UInt8]) {
+    private mutating func appendBytes<C: Collection<UInt8>>(_ value: C) {
         append(UInt32(value.count))
         bytes.append(contentsOf: value)
     }
