@@ -21,6 +21,8 @@ public enum FSError: Error, Equatable, CustomStringConvertible, Sendable {
     case noData
     case tooManyLinks
     case crossDevice
+    /// In use in a way the operation cannot go around; says what to do.
+    case busy(String)
     case io(String)
 
     public var description: String {
@@ -45,6 +47,7 @@ public enum FSError: Error, Equatable, CustomStringConvertible, Sendable {
         case .noData: "no data at or after this offset"
         case .tooManyLinks: "too many links"
         case .crossDevice: "cross-device link"
+        case .busy(let why): "busy: \(why)"
         case .io(let why): "I/O error: \(why)"
         }
     }

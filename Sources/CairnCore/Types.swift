@@ -4,7 +4,7 @@ import Glibc
 public typealias InodeID = Int64
 
 /// A point in time in nanoseconds since the Unix epoch.
-public struct Timestamp: Sendable, Equatable, Comparable, Hashable {
+public struct Timestamp: Sendable, Equatable, Comparable, Hashable, Codable {
     public var nanoseconds: Int64
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
     /// Times are kept in 64-bit nanoseconds (years 1677 to 2262); a time set outside that range

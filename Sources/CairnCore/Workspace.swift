@@ -23,7 +23,9 @@ extension Store {
             throw FSError.invalidArgument("a workspace name may not contain ',', '\\' or white space")
         }
         return try write { db in
-            if try WorkspaceQueries.named(db, name) != nil { throw FSError.exists }
+            if try WorkspaceQueries.named(db, name) != nil {
+                throw FSError.invalidArgument("a workspace named '\(name)' exists already")
+            }
             let now = Timestamp.now()
             let root = try NamespaceQueries.insertInode(
                 db, .init(mode: S_IFDIR | 0o755, uid: owner.uid, gid: owner.gid, nlink: 2, time: now, workspace: nil))
@@ -46,6 +48,14 @@ extension Store {
         guard let ws = try read({ db in try WorkspaceQueries.named(db, name) }) else {
             throw FSError.invalidArgument("no workspace named '\(name)' (see `cairn workspace list`)")
         }
+        return ws
+    }
+}
+
+extension Store {
+    /// The workspace whose root directory is `root`.
+    public func workspace(root: InodeID) throws(FSError) -> Workspace {
+        guard let ws = try workspaces().first(where: { $0.root == root }) else { throw FSError.notFound }
         return ws
     }
 }

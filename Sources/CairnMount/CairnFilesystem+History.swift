@@ -4,7 +4,8 @@ import Glibc
 
 /// `.cairn/` in the workspace root: read-only views of the past, reachable by name and never
 /// listed (so `find`, `cp -r`, `grep -r` and `tar` of a workspace never descend into it).
-/// `.cairn/at/<when>/…` is the workspace as it was at `<when>` (see `PointInTime`). A view of
+/// `.cairn/at/<when>/…` is the workspace as it was at `<when>` (see `PointInTime`);
+/// `.cairn/snapshots/<name>/…` as it was when the snapshot was taken. A view of
 /// the past is readable only by those who may read the file today: history never re-opens what
 /// was closed.
 extension CairnFilesystem {
@@ -20,6 +21,14 @@ extension CairnFilesystem {
             switch history.node(parent) {
             case nil where isCairnEntry(parent: parent, name: name): child = .cairn
             case .cairn? where name == Array("at".utf8): child = .at
+            case .cairn? where name == Array("snapshots".utf8): child = .snapshots
+            case .snapshots?:
+                guard let text = String(validating: name, as: UTF8.self),
+                    let snapshot = try fs.snapshot(of: fs.store.workspace(root: root), named: text)
+                else { throw FSError.notFound }
+                // A snapshot can be deleted (or a new one take the name) at any time.
+                timeout = 0
+                child = .past(seq: snapshot.seq, inode: root)
             case .at?:
                 guard let text = String(validating: name, as: UTF8.self), let point = try? PointInTime(text) else {
                     throw FSError.notFound
@@ -44,7 +53,7 @@ extension CairnFilesystem {
 
     func historyAttributes(_ node: HistoryNodes.Node) throws(FSError) -> InodeAttributes {
         switch node {
-        case .cairn, .at:
+        case .cairn, .at, .snapshots:
             var a = try fs.getattr(root)
             a.mode = S_IFDIR | 0o555
             a.nlink = 2
@@ -124,23 +133,65 @@ extension CairnFilesystem {
         }
         switch node {
         case .cairn:
+            let children: [(name: String, id: InodeNumber)] = [
+                ("at", HistoryNodes.atID), ("snapshots", HistoryNodes.snapshotsID),
+            ]
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
                 entries: { cookie, _ in
-                    cookie < 1 ? [DirectoryEntry(cookie: 1, name: Array("at".utf8), attributes: dir)] : []
+                    children.indices.dropFirst(Int(cookie)).map {
+                        DirectoryEntry(cookie: Int64($0 + 1), name: Array(children[$0].name.utf8), attributes: dir)
+                    }
                 },
-                nodeOf: { _ in HistoryNodes.atID })
+                nodeOf: { e in children[Int(e.cookie) - 1].id })
         case .at:
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus, entries: { _, _ in [] },
                 nodeOf: { _ in HistoryNodes.atID })
+        case .snapshots:
+            // Each entry's cookie is its snapshot's id; the workspace root as it was then.
+            let snapshots: [Int64: Snapshot]
+            do throws(FSError) {
+                snapshots = Dictionary(
+                    uniqueKeysWithValues: try fs.snapshots(of: fs.store.workspace(root: root)).map { ($0.id, $0) })
+            } catch {
+                return req.reply(error: error.errno)
+            }
+            list(
+                req, directory: dir, node: ino, size: size, offset: offset, plus: plus, entryTimeout: 0,
+                entries: { cookie, limit throws(FSError) in
+                    var batch: [DirectoryEntry] = []
+                    for s in snapshots.values.filter({ $0.id > cookie }).sorted(by: { $0.id < $1.id }).prefix(limit) {
+                        let attrs = try self.fs.pastAttributes(self.root, at: s.seq)
+                        batch.append(DirectoryEntry(cookie: s.id, name: Array(s.name.utf8), attributes: attrs))
+                    }
+                    return batch
+                },
+                nodeOf: { e throws(FSError) in
+                    try self.history.id(.past(seq: snapshots[e.cookie]?.seq ?? 0, inode: self.root))
+                })
         case .past(let seq, let inode):
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
                 entries: { cookie, limit throws(FSError) in
                     try self.fs.pastListing(parent: inode, at: seq, afterCookie: cookie, limit: limit)
                 },
-                nodeOf: { a throws(FSError) in try self.history.id(.past(seq: seq, inode: a.id)) })
+                nodeOf: { e throws(FSError) in try self.history.id(.past(seq: seq, inode: e.attributes.id)) })
         }
+    }
+}
+
+extension CairnFilesystem {
+    /// The xattrs of a past node are those its version recorded; `.cairn` itself has none.
+    func historyXattrNames(_ ino: InodeNumber) throws(FSError) -> [[UInt8]] {
+        guard case .past(let seq, let inode)? = history.node(ino) else { return [] }
+        return try fs.pastXattrs(inode, at: seq).map(\.name)
+    }
+
+    func historyXattr(_ ino: InodeNumber, name: [UInt8]) throws(FSError) -> [UInt8] {
+        guard case .past(let seq, let inode)? = history.node(ino),
+            let value = try fs.pastXattrs(inode, at: seq).first(where: { $0.name == name })?.value
+        else { throw FSError.noAttribute }
+        return value
     }
 }

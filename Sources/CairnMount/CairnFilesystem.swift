@@ -411,7 +411,7 @@ final class CairnFilesystem: FuseOperations {
             req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
             entries: { cookie, limit throws(FSError) in try self.fs.list(directory: dir.id, after: cookie, limit: limit)
             },
-            nodeOf: { a throws(FSError) in self.node(a.id) })
+            nodeOf: { e throws(FSError) in self.node(e.attributes.id) })
     }
 
     /// Answers a readdir of `directory` (known to the kernel as `node`): ".", "..", then what
@@ -420,23 +420,28 @@ final class CairnFilesystem: FuseOperations {
     /// listing resumes at the right entry however the directory changed in between.
     func list(
         _ req: consuming FuseRequest, directory: InodeAttributes, node: InodeNumber, size: Int, offset: Int64,
-        plus: Bool, entries: (_ after: Int64, _ limit: Int) throws(FSError) -> [DirectoryEntry],
-        nodeOf: (InodeAttributes) throws(FSError) -> InodeNumber
+        plus: Bool, entryTimeout: Double? = nil,
+        entries: (_ after: Int64, _ limit: Int) throws(FSError) -> [DirectoryEntry],
+        nodeOf: (DirectoryEntry) throws(FSError) -> InodeNumber
     ) {
         var buffer = req.makeDirectoryBuffer(capacity: size)
         do throws(FSError) {
             guard directory.isDirectory else { throw FSError.notDirectory }
             var full = false
-            if offset < 1 { full = !add(&buffer, [UInt8(ascii: ".")], directory, node, 1, plus: plus) }
+            if offset < 1 { full = !add(&buffer, [UInt8(ascii: ".")], directory, node, 1, plus: plus, timeout: ttl) }
             if !full && offset < 2 {
-                full = !add(&buffer, [UInt8(ascii: "."), UInt8(ascii: ".")], directory, node, 2, plus: plus)
+                full = !add(
+                    &buffer, [UInt8(ascii: "."), UInt8(ascii: ".")], directory, node, 2, plus: plus, timeout: ttl)
             }
             var cookie = offset > 2 ? offset - 2 : 0
             while !full {
                 let batch = try entries(cookie, max(16, size / 64))
                 if batch.isEmpty { break }
                 for e in batch {
-                    if !add(&buffer, e.name, e.attributes, try nodeOf(e.attributes), e.cookie + 2, plus: plus) {
+                    let added = add(
+                        &buffer, e.name, e.attributes, try nodeOf(e), e.cookie + 2, plus: plus,
+                        timeout: entryTimeout ?? ttl)
+                    if !added {
                         full = true
                         break
                     }
@@ -451,10 +456,10 @@ final class CairnFilesystem: FuseOperations {
 
     private func add(
         _ buffer: inout DirectoryBuffer, _ name: [UInt8], _ a: InodeAttributes, _ id: InodeNumber, _ next: Int64,
-        plus: Bool
+        plus: Bool, timeout: Double
     ) -> Bool {
         plus
-            ? buffer.addPlus(name: name, entry: entry(a, node: id), nextOffset: next)
+            ? buffer.addPlus(name: name, entry: entry(a, node: id, timeout: timeout), nextOffset: next)
             : buffer.add(name: name, ino: id, mode: a.mode, nextOffset: next)
     }
 
@@ -504,9 +509,9 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func getxattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], size: Int) {
-        if HistoryNodes.contains(ino) { return req.reply(error: ENODATA) }
         do {
-            let value = try fs.getxattr(inode(ino), name: name)
+            let value =
+                HistoryNodes.contains(ino) ? try historyXattr(ino, name: name) : try fs.getxattr(inode(ino), name: name)
             reply(req, bytes: value, size: size)
         } catch {
             req.reply(error: error.errno)
@@ -514,9 +519,9 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func listxattr(_ req: consuming FuseRequest, ino: InodeNumber, size: Int) {
-        if HistoryNodes.contains(ino) { return reply(req, bytes: [], size: size) }
         do {
-            let list = try fs.listxattr(inode(ino)).flatMap { $0 + [UInt8(0)] }
+            let names = HistoryNodes.contains(ino) ? try historyXattrNames(ino) : try fs.listxattr(inode(ino))
+            let list = names.flatMap { $0 + [UInt8(0)] }
             reply(req, bytes: list, size: size)
         } catch {
             req.reply(error: error.errno)

@@ -1,10 +1,11 @@
+import CairnCore
 import Foundation
 
 /// The daemon's control protocol: one JSON request per line on the store's unix socket
 /// (`<store>/daemon.sock`), one JSON response line back.
 public struct ControlRequest: Codable, Sendable {
     public enum Operation: String, Codable, Sendable {
-        case mount, unmount, status, shutdown, createWorkspace
+        case mount, unmount, status, shutdown, perform
     }
 
     public var op: Operation
@@ -12,11 +13,14 @@ public struct ControlRequest: Codable, Sendable {
     public var workspace: String?
     public var options: [String]?
     public var actor: String?
+    /// For `perform`.
+    public var action: StoreAction?
 
     public init(
         op: Operation, mountpoint: String? = nil, workspace: String? = nil, options: [String]? = nil,
-        actor: String? = nil
+        actor: String? = nil, action: StoreAction? = nil
     ) {
+        self.action = action
         self.op = op
         self.mountpoint = mountpoint
         self.workspace = workspace
@@ -41,6 +45,7 @@ public struct ControlResponse: Codable, Sendable {
     public var ok: Bool
     public var error: String?
     public var status: DaemonStatus?
+    public var result: StoreActionResult?
 
     static func failure(_ message: String) -> ControlResponse {
         ControlResponse(ok: false, error: message, status: nil)

@@ -1,3 +1,4 @@
+import CairnCore
 import Foundation
 import Glibc
 import Synchronization
@@ -67,9 +68,12 @@ public final class ControlServer: Sendable {
             case .unmount:
                 guard let mountpoint = request.mountpoint else { return .failure("unmount needs a mountpoint") }
                 try daemon.unmount(mountpoint: mountpoint)
-            case .createWorkspace:
-                guard let name = request.workspace else { return .failure("createWorkspace needs a name") }
-                _ = try daemon.store.createWorkspace(name: name, owner: peer, caller: .system)
+            case .perform:
+                guard let action = request.action else { return .failure("perform needs an action") }
+                let caller = Caller(uid: peer.uid, gid: peer.gid, pid: 0, actor: request.actor ?? "cli")
+                var response = ControlResponse(ok: true, error: nil, status: nil)
+                response.result = try daemon.perform(action, caller: caller)
+                return response
             case .status:
                 break
             case .shutdown:

@@ -103,6 +103,13 @@ public final class Daemon: Sendable {
         mounted.session.stop()
     }
 
+    /// Performs a CLI's action on the store, then tells every mount what it changed.
+    public func perform(_ action: StoreAction, caller: Caller) throws(FSError) -> StoreActionResult {
+        let (result, changes) = try fs.perform(action, caller: caller)
+        for change in changes { coherence.changed(change, by: SessionCoherence.outside) }
+        return result
+    }
+
     public var status: DaemonStatus {
         DaemonStatus(
             pid: getpid(),

@@ -30,6 +30,7 @@ extension FSError {
         case .noData: ENXIO
         case .tooManyLinks: EMLINK
         case .crossDevice: EXDEV
+        case .busy: EBUSY
         case .io: EIO
         }
     }

@@ -14,6 +14,8 @@ final class HistoryNodes: Sendable {
         case cairn
         /// `.cairn/at`: its entries are points in time.
         case at
+        /// `.cairn/snapshots`: its entries are the workspace's snapshots.
+        case snapshots
         /// A node of the tree as it was at `seq`.
         case past(seq: Int64, inode: InodeID)
     }
@@ -21,6 +23,7 @@ final class HistoryNodes: Sendable {
     static let cairnName = Array(".cairn".utf8)
     static let cairnID: InodeNumber = 1 << 62
     static let atID: InodeNumber = cairnID + 1
+    static let snapshotsID: InodeNumber = cairnID + 2
     /// Handles of files opened in a view, apart from the core's handles.
     static let firstHandle: UInt64 = 1 << 62
     private static let inodeBits = 40
@@ -40,6 +43,7 @@ final class HistoryNodes: Sendable {
         switch id {
         case Self.cairnID: return .cairn
         case Self.atID: return .at
+        case Self.snapshotsID: return .snapshots
         default:
             guard Self.contains(id) else { return nil }
             let view = Int((id - Self.cairnID) >> Self.inodeBits) - 1
@@ -55,6 +59,7 @@ final class HistoryNodes: Sendable {
         switch node {
         case .cairn: return Self.cairnID
         case .at: return Self.atID
+        case .snapshots: return Self.snapshotsID
         case .past(let seq, let inode):
             guard inode < 1 << Self.inodeBits else { throw FSError.io("inode \(inode) is beyond views of the past") }
             let view = state.withLock { s in

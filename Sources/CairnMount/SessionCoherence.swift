@@ -9,12 +9,7 @@ import Synchronization
 /// (`fuse_lowlevel_notify_inval_entry` / `_inval_inode`). Notifications are sent from a queue of
 /// their own, never from the worker answering the request that made the change.
 final class SessionCoherence: Sendable {
-    enum Change: Sendable {
-        /// A name in a directory appeared, vanished or now names another inode.
-        case entry(parent: InodeID, name: [UInt8])
-        /// An inode's attributes changed.
-        case inode(InodeID)
-    }
+    typealias Change = NamespaceChange
 
     private struct Member: @unchecked Sendable {
         // SAFETY: FuseSession's notify functions are thread-safe; the strong reference keeps the
@@ -34,6 +29,9 @@ final class SessionCoherence: Sendable {
     }
 
     func remove(_ id: Int) { _ = members.withLock { $0.removeValue(forKey: id) } }
+
+    /// Not a session: changes made by the CLI through the daemon reach every mount.
+    static let outside = 0
 
     /// Tells every mount but `origin` about a change.
     func changed(_ change: Change, by origin: Int) {

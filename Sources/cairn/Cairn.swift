@@ -15,7 +15,9 @@ struct Cairn: ParsableCommand {
             Start with `cairn init`, then `cairn mount ~/cairn`.
             """,
         subcommands: [
-            Init.self, WorkspaceCommand.self, Mount.self, Unmount.self, Status.self, Log.self, Cat.self, Fsck.self,
+            Init.self, WorkspaceCommand.self, Mount.self, Unmount.self, Status.self, Log.self, Cat.self, Diff.self,
+            Restore.self, Trash.self,
+            Rollback.self, SnapshotCommand.self, Fsck.self,
         ])
 }
 
@@ -42,6 +44,46 @@ struct StoreOptions: ParsableArguments {
         } catch {
             throw CLIError(message: "\(error)", code: .storeUnusable)
         }
+    }
+}
+
+extension StoreOptions {
+    /// Performs a change on the store: through its daemon when one runs, else as the store's one
+    /// writer (holding the daemon lock, so no daemon starts meanwhile).
+    func perform(_ action: StoreAction) throws -> StoreActionResult {
+        let caller = Caller.commandLine
+        if let response = DaemonClient.send(
+            ControlRequest(op: .perform, actor: caller.actor, action: action), storePath: path)
+        {
+            guard response.ok, let result = response.result else {
+                throw CLIError(message: response.error ?? "the daemon refused")
+            }
+            return result
+        }
+        try openReadOnly().close()  // a missing or unusable store says so first
+        guard let lock = Daemon.acquireLock(storePath: path) else {
+            throw CLIError(message: "the store's daemon is starting or not answering; retry")
+        }
+        defer { close(lock) }
+        let store: Store
+        do {
+            store = try Store.open(at: path)
+        } catch {
+            throw CLIError(message: "\(error)", code: .storeUnusable)
+        }
+        defer { store.close() }
+        return try FileSystem(store: store).perform(action, caller: caller).0
+    }
+}
+
+extension Caller {
+    /// The person or agent running this command: the ids the kernel gives it, and the actor
+    /// `CAIRN_AGENT` names, else the user name.
+    static var commandLine: Caller {
+        let env = ProcessInfo.processInfo.environment
+        var actor = env["CAIRN_AGENT"].flatMap { $0.isEmpty ? nil : $0 }
+        if actor == nil, let pw = getpwuid(getuid()) { actor = String(cString: pw.pointee.pw_name) }
+        return Caller(uid: getuid(), gid: getgid(), pid: getpid(), actor: actor ?? "uid \(getuid())")
     }
 }
 
@@ -88,4 +130,17 @@ func isoTime(_ t: Timestamp) -> String {
     let f = ISO8601DateFormatter()
     f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return f.string(from: date)
+}
+
+/// Prints rows under a header, each column as wide as its widest cell (the last one unpadded).
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    for row in all {
+        let cells = row.indices.map { column in
+            column == row.count - 1
+                ? row[column] : row[column].padding(toLength: widths[column], withPad: " ", startingAt: 0)
+        }
+        print(cells.joined(separator: "  "))
+    }
 }

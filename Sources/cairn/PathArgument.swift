@@ -8,7 +8,16 @@ struct PathArgument {
     var workspace: String
     var relative: String
 
+    /// `relative` is given without leading or trailing '/', so it reads the same however the
+    /// path was written.
     init(_ path: String, workspace: String?) {
+        let found = PathArgument(locating: path, workspace: workspace)
+        self.init(
+            workspace: found.workspace,
+            relative: found.relative.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/"))
+    }
+
+    private init(locating path: String, workspace: String?) {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         for mount in Self.cairnMounts() where absolute == mount.point || absolute.hasPrefix(mount.point + "/") {
             let inside = String(absolute.dropFirst(mount.point.count))
@@ -25,6 +34,11 @@ struct PathArgument {
         }
         self.workspace = workspace ?? "default"
         self.relative = path
+    }
+
+    private init(workspace: String, relative: String) {
+        self.workspace = workspace
+        self.relative = relative
     }
 
     /// Mounts of type fuse.cairn whose source names a workspace (`cairn:<workspace>`).
@@ -64,5 +78,21 @@ struct PathHistory {
             store.close()
             throw error
         }
+    }
+}
+
+extension PathHistory {
+    /// The whole content of one of the versions.
+    func content(of version: VersionRecord) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(version.size))
+        var offset = 0
+        while offset < out.count {
+            let n = try out[offset...].withUnsafeMutableBytes {
+                try fs.read(version: version, offset: Int64(offset), into: $0)
+            }
+            if n == 0 { break }
+            offset += n
+        }
+        return Array(out.prefix(offset))
     }
 }

@@ -74,7 +74,7 @@ class HistoryViewTests(MountedTestCase):
         with open(self.p("doc"), "w") as f:
             f.write("second\n")
         self.assertNotIn(".cairn", os.listdir(self.m.path))
-        self.assertEqual(os.listdir(self.p(".cairn")), ["at"])
+        self.assertEqual(sorted(os.listdir(self.p(".cairn"))), ["at", "snapshots"])
         self.assertEqual(os.listdir(self.p(".cairn", "at")), [])
         past = self.p(".cairn", "at", then, "doc")
         with open(past) as f:

@@ -46,6 +46,25 @@ final class OpenFile: @unchecked Sendable {
 
     deinit { for chunk in staged.values { chunk.discard() } }
 
+    /// Written to since the last commit.
+    var hasUncommittedChanges: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return modified || !staged.isEmpty
+    }
+
+    /// The committed content changed behind the open handles (a restore): they read the new one,
+    /// unless they have written since, in which case their next commit replaces it.
+    func committedContentChanged(to manifest: Manifest, size: Int64, mtime: Timestamp, ctime: Timestamp) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !modified, staged.isEmpty else { return }
+        self.manifest = manifest
+        self.size = size
+        self.mtime = mtime
+        self.ctime = ctime
+    }
+
     /// Reads up to `buffer.count` bytes at `offset`; returns the count (short at end of file).
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) -> Int {
         try content.readRange(size: size, offset: offset, into: buffer) { index, within, piece throws(FSError) in

@@ -33,6 +33,13 @@ extension FileSystem {
         return Self.attributes(of: version, rdev: rdev)
     }
 
+    /// The xattrs `inode` had at `seq`, in name order.
+    public func pastXattrs(_ inode: InodeID, at seq: Int64) throws(FSError) -> [(name: [UInt8], value: [UInt8])] {
+        let version = try pastVersion(inode, at: seq)
+        return try store.read { db in try XattrQueries.recordedSet(db, digest: version.xattrsDigest) }
+            .map { ([UInt8]($0.name), [UInt8]($0.value)) }
+    }
+
     public func pastLookup(parent: InodeID, name: [UInt8], at seq: Int64) throws(FSError) -> InodeAttributes {
         guard let inode = try store.read({ db in try PastQueries.lookup(db, parent: parent, name: name, at: seq) })
         else { throw FSError.notFound }

@@ -101,15 +101,7 @@ enum ContentQueries {
     static func snapshotXattrs(_ db: Connection, inode: InodeID) throws -> Data? {
         let rows = try db.rows("SELECT name, value FROM xattrs WHERE inode = ? ORDER BY name", [inode])
         guard !rows.isEmpty else { return nil }
-        var encoded = Data()
-        for row in rows {
-            let name: Data = row[0]
-            let value: Data = row[1]
-            for part in [name, value] {
-                withUnsafeBytes(of: UInt32(part.count).littleEndian) { encoded.append(contentsOf: $0) }
-                encoded.append(part)
-            }
-        }
+        let encoded = XattrSet.encode(rows.map { ($0[0], $0[1]) })
         let digest = encoded.withUnsafeBytes { Data(BlobDigest.of($0).bytes) }
         try db.run("INSERT OR IGNORE INTO xattr_sets(digest, data) VALUES (?, ?)", [digest, encoded])
         return digest
@@ -143,6 +135,23 @@ enum XattrQueries {
             [inode, Data(name)]) ?? 0
     }
 
+    /// The xattrs a version recorded (`versions.xattrs` names the set).
+    static func recordedSet(_ db: Connection, digest: Data?) throws -> [(name: Data, value: Data)] {
+        guard let digest else { return [] }
+        guard let data = try db.value(Data.self, "SELECT data FROM xattr_sets WHERE digest = ?", [digest]),
+            let entries = XattrSet.decode(data)
+        else { throw FSError.io("a recorded set of extended attributes is missing or damaged; run `cairn fsck`") }
+        return entries
+    }
+
+    /// Gives an inode exactly the xattrs of a recorded set.
+    static func replaceAll(_ db: Connection, inode: InodeID, with entries: [(name: Data, value: Data)]) throws {
+        try db.run("DELETE FROM xattrs WHERE inode = ?", [inode])
+        for entry in entries {
+            try db.run("INSERT INTO xattrs(inode, name, value) VALUES (?, ?, ?)", [inode, entry.name, entry.value])
+        }
+    }
+
     static func inodesWith(_ db: Connection, name: [UInt8]) throws -> [InodeID] {
         try db.values(InodeID.self, "SELECT inode FROM xattrs WHERE name = ?", [Data(name)])
     }
@@ -170,5 +179,40 @@ extension ContentQueries {
                 xattrs: try snapshotXattrs(db, inode: inode), actor: actor, cause: cause, sealed: true))
         try db.run("UPDATE inodes SET version = ? WHERE id = ?", [id, inode])
         return id
+    }
+}
+
+/// The encoding of a set of xattrs in `xattr_sets`: for each attribute in name order, the name
+/// and the value, each as a little-endian u32 length and its bytes.
+enum XattrSet {
+    static func encode(_ entries: [(name: Data, value: Data)]) -> Data {
+        var encoded = Data()
+        for entry in entries {
+            for part in [entry.name, entry.value] {
+                withUnsafeBytes(of: UInt32(part.count).littleEndian) { encoded.append(contentsOf: $0) }
+                encoded.append(part)
+            }
+        }
+        return encoded
+    }
+
+    /// nil when `data` is not a well-formed set.
+    static func decode(_ data: Data) -> [(name: Data, value: Data)]? {
+        let bytes = [UInt8](data)
+        var at = 0
+        func part() -> Data? {
+            guard bytes.count - at >= 4 else { return nil }
+            let length = Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24
+            at += 4
+            guard bytes.count - at >= length else { return nil }
+            defer { at += length }
+            return Data(bytes[at..<at + length])
+        }
+        var entries: [(name: Data, value: Data)] = []
+        while at < bytes.count {
+            guard let name = part(), let value = part() else { return nil }
+            entries.append((name, value))
+        }
+        return entries
     }
 }

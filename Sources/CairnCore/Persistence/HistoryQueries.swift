@@ -12,14 +12,16 @@ enum HistoryQueries {
         ).map { ($0[0], $0[1], $0[2]) }
     }
 
+    /// The columns `version(_:)` reads, in its order (15).
     static let versionColumns =
-        "v.id, v.inode, v.seq, coalesce(e.time_ns, v.ctime_ns), v.size, v.mode, v.uid, v.gid, v.actor, v.cause, v.sealed, v.manifest, v.mtime_ns, v.ctime_ns"
+        "v.id, v.inode, v.seq, coalesce(e.time_ns, v.ctime_ns), v.size, v.mode, v.uid, v.gid, v.actor, v.cause, v.sealed, v.manifest, v.mtime_ns, v.ctime_ns, v.xattrs"
 
     static func version(_ row: SQLRow) -> VersionRecord {
         VersionRecord(
             id: row[0], inode: row[1], seq: row[2], time: Timestamp(nanoseconds: row[3]), size: row[4], mode: row[5],
             uid: row[6], gid: row[7], actor: row[8], cause: row[9], sealed: row[10],
-            mtime: Timestamp(nanoseconds: row[12]), ctime: Timestamp(nanoseconds: row[13]), manifestID: row[11])
+            mtime: Timestamp(nanoseconds: row[12]), ctime: Timestamp(nanoseconds: row[13]), manifestID: row[11],
+            xattrsDigest: row[14])
     }
 
     /// Versions of `inode` while it was bound to a name from seq `from` until `until`, with the
@@ -39,6 +41,18 @@ enum HistoryQueries {
     static func version(_ db: Connection, id: Int64) throws -> VersionRecord? {
         try db.row(
             "SELECT \(versionColumns) FROM versions v LEFT JOIN events e ON e.seq = v.seq WHERE v.id = ?", [id]
+        ).map(version)
+    }
+}
+
+extension HistoryQueries {
+    /// The version an inode points at now.
+    static func current(_ db: Connection, inode: InodeID) throws -> VersionRecord? {
+        try db.row(
+            """
+            SELECT \(versionColumns) FROM inodes i JOIN versions v ON v.id = i.version
+            LEFT JOIN events e ON e.seq = v.seq WHERE i.id = ?
+            """, [inode]
         ).map(version)
     }
 }

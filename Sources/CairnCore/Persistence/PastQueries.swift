@@ -30,7 +30,7 @@ enum PastQueries {
             LEFT JOIN events e ON e.seq = v.seq
             WHERE d.parent = ? AND \(liveAt) AND d.id > ? ORDER BY d.id LIMIT ?
             """, [seq, parent, seq, seq, afterCookie, limit]
-        ).map { row in (row[15], [UInt8](row[16] as Data), HistoryQueries.version(row), row[14]) }
+        ).map { row in (row[16], [UInt8](row[17] as Data), HistoryQueries.version(row), row[15]) }
     }
 
     /// The version of `inode` current at `seq`, with the node's device number.
@@ -41,6 +41,6 @@ enum PastQueries {
             FROM versions v LEFT JOIN events e ON e.seq = v.seq JOIN inodes i ON i.id = v.inode
             WHERE v.inode = ? AND v.seq <= ? ORDER BY v.seq DESC LIMIT 1
             """, [inode, seq]
-        ).map { row in (HistoryQueries.version(row), row[14]) }
+        ).map { row in (HistoryQueries.version(row), row[15]) }
     }
 }

@@ -118,6 +118,22 @@ enum Schema {
                     );
                     """)
         }
+        migrator.registerMigration("v2-snapshots") { db in
+            try db.execute(
+                sql: """
+                    -- A named checkpoint of a workspace: a seq with a name. The namespace and versions
+                    -- of that seq stay reachable (and retention keeps them) while the row exists.
+                    CREATE TABLE snapshots (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        workspace INTEGER NOT NULL REFERENCES workspaces(id),
+                        name TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        created_ns INTEGER NOT NULL,
+                        actor TEXT NOT NULL,
+                        UNIQUE (workspace, name)
+                    );
+                    """)
+        }
         return migrator
     }
 }

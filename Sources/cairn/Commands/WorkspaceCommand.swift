@@ -17,33 +17,7 @@ struct WorkspaceCommand: ParsableCommand {
 
         func run() throws {
             try reporting {
-                if let response = DaemonClient.send(
-                    ControlRequest(op: .createWorkspace, workspace: name),
-                    storePath: storeOptions.path)
-                {
-                    guard response.ok else { throw CLIError(message: response.error ?? "the daemon refused") }
-                } else {
-                    // No daemon answers: become the store's one writer for this change.
-                    try storeOptions.openReadOnly().close()  // a missing store says so first
-                    guard let lock = Daemon.acquireLock(storePath: storeOptions.path) else {
-                        throw CLIError(message: "the store's daemon is starting or not answering; retry")
-                    }
-                    defer { close(lock) }
-                    let store: Store
-                    do {
-                        store = try Store.open(at: storeOptions.path)
-                    } catch {
-                        throw CLIError(message: "\(error)", code: .storeUnusable)
-                    }
-                    defer { store.close() }
-                    do {
-                        _ = try store.createWorkspace(name: name, owner: (getuid(), getgid()), caller: .system)
-                    } catch FSError.exists {
-                        throw CLIError(message: "a workspace named '\(name)' exists already")
-                    } catch {
-                        throw CLIError(message: "\(error)")
-                    }
-                }
+                _ = try storeOptions.perform(.createWorkspace(name: name))
                 if json { try printJSON(["workspace": name]) } else { print("created workspace '\(name)'") }
             }
         }

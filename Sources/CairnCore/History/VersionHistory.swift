@@ -18,6 +18,8 @@ public struct VersionRecord: Sendable, Equatable {
     public var mtime: Timestamp
     public var ctime: Timestamp
     var manifestID: Int64?
+    /// The digest of the version's xattrs in `xattr_sets` (nil: none).
+    var xattrsDigest: Data?
 }
 
 extension FileSystem {

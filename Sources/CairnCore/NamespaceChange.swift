@@ -1,0 +1,8 @@
+/// A change made to the namespace or to an inode, named the way caches hold them: front ends
+/// that cache names and attributes (the kernel, for a mount) drop what a change makes stale.
+public enum NamespaceChange: Sendable, Hashable {
+    /// A name in a directory appeared, vanished or now names another inode.
+    case entry(parent: InodeID, name: [UInt8])
+    /// An inode's attributes or content changed.
+    case inode(InodeID)
+}

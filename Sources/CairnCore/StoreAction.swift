@@ -1,0 +1,55 @@
+import Foundation
+
+/// A change the CLI asks of a store. The store's daemon performs it when one runs (it owns the
+/// writer and the open files); otherwise the CLI performs it as the store's one writer. One
+/// description, and one implementation (`FileSystem.perform`), serves both ways.
+public enum StoreAction: Sendable, Codable, Equatable {
+    case createWorkspace(name: String)
+    case createSnapshot(workspace: String, name: String)
+    case deleteSnapshot(workspace: String, name: String)
+    /// `path` "" is the whole workspace.
+    case restore(workspace: String, path: String, source: RestoreSource)
+    /// The whole workspace, after a safety snapshot named `before-rollback-<time>`.
+    case rollback(workspace: String, source: RestoreSource)
+}
+
+/// What an action did; the fields its kind fills.
+public struct StoreActionResult: Sendable, Codable, Equatable {
+    public var workspace: String?
+    public var snapshot: Snapshot?
+    public var restore: RestoreSummary?
+}
+
+extension FileSystem {
+    /// Performs `action` for `caller`. The changes are what caches of the namespace must drop.
+    public func perform(_ action: StoreAction, caller: Caller) throws(FSError) -> (
+        StoreActionResult, Set<NamespaceChange>
+    ) {
+        var result = StoreActionResult()
+        var changes = Set<NamespaceChange>()
+        switch action {
+        case .createWorkspace(let name):
+            let ws = try store.createWorkspace(name: name, owner: (caller.uid, caller.gid), caller: caller)
+            result.workspace = ws.name
+            changes.insert(.entry(parent: 1, name: Array(name.utf8)))
+        case .createSnapshot(let workspace, let name):
+            let ws = try store.workspace(named: workspace)
+            result.workspace = ws.name
+            result.snapshot = try createSnapshot(of: ws, name: name, caller: caller)
+        case .deleteSnapshot(let workspace, let name):
+            let ws = try store.workspace(named: workspace)
+            result.workspace = ws.name
+            result.snapshot = try deleteSnapshot(of: ws, name: name, caller: caller)
+        case .restore(let workspace, let path, let source):
+            let ws = try store.workspace(named: workspace)
+            result.workspace = ws.name
+            (result.restore, changes) = try restore(path, in: ws, from: source, caller: caller)
+        case .rollback(let workspace, let source):
+            let ws = try store.workspace(named: workspace)
+            result.workspace = ws.name
+            (result.restore, changes) = try restore(
+                "", in: ws, from: source, caller: caller, safetySnapshot: "before-rollback")
+        }
+        return (result, changes)
+    }
+}

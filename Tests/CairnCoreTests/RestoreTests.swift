@@ -1,0 +1,173 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// Snapshots, restores and rollbacks: the past brought back as new versions.
+@Suite struct RestoreTests {
+    private func name(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    /// Every node below `dir`: path → kind and mode, then content or target.
+    private func tree(_ fs: FileSystem, _ dir: InodeID, _ prefix: String = "") throws -> [String: String] {
+        var out: [String: String] = [:]
+        for e in try fs.list(directory: dir, after: 0, limit: 100_000) {
+            let path = prefix + String(decoding: e.name, as: UTF8.self)
+            let a = e.attributes
+            let kind = String(a.mode, radix: 8)
+            if a.isDirectory {
+                out[path + "/"] = kind
+                out.merge(try tree(fs, a.id, path + "/")) { x, _ in x }
+            } else if a.isSymlink {
+                out[path] = kind + " -> " + String(decoding: try fs.readlink(a.id), as: UTF8.self)
+            } else {
+                let bytes = try fs.readFile(a.id)
+                let text =
+                    bytes.count < 100
+                    ? String(decoding: bytes, as: UTF8.self) : "\(bytes.count) bytes \(bytes.hashValue)"
+                out[path] = kind + " " + text + " links \(a.nlink)"
+            }
+        }
+        return out
+    }
+
+    private func removeTree(_ fs: FileSystem, parent: InodeID, _ n: String) throws {
+        let a = try fs.lookup(parent: parent, name: name(n))
+        if a.isDirectory {
+            for e in try fs.list(directory: a.id, after: 0, limit: 100_000) {
+                try removeTree(fs, parent: a.id, String(decoding: e.name, as: UTF8.self))
+            }
+            try fs.rmdir(parent: parent, name: name(n), caller: .tester)
+        } else {
+            try fs.unlink(parent: parent, name: name(n), caller: .tester)
+        }
+    }
+
+    private func populate(_ t: TemporaryStore) throws -> InodeID {
+        let fs = t.fs
+        let d = try fs.mkdir(parent: t.root, name: name("proj"), mode: 0o750, caller: .tester)
+        let sub = try fs.mkdir(parent: d.id, name: name("src"), mode: 0o755, caller: .tester)
+        try fs.writeFile(d.id, "README", name("read me"))
+        let main = try fs.writeFile(sub.id, "main.c", name("int main() { return 0; }"))
+        try fs.writeFile(sub.id, "big.bin", pseudoRandomBytes(3 << 20, seed: 7))
+        _ = try fs.link(inode: main.id, newParent: d.id, newName: name("main-link.c"), caller: .tester)
+        _ = try fs.symlink(parent: d.id, name: name("latest"), target: name("src/main.c"), caller: .tester)
+        try fs.setxattr(main.id, name: name("user.tag"), value: name("v1"), flags: [], caller: .tester)
+        return d.id
+    }
+
+    @Test func restoringADeletedTreeBringsBackEveryFileWithItsHistory() throws {
+        let t = try TemporaryStore()
+        let d = try populate(t)
+        let before = try tree(t.fs, d)
+        let historyBefore = try t.fs.history(of: "proj/src/main.c", in: t.workspace)
+        let seq = try t.fs.currentSeq()
+        try removeTree(t.fs, parent: t.root, "proj")
+        #expect(throws: FSError.notFound) { try t.fs.lookup(parent: t.root, name: name("proj")) }
+
+        let (summary, changes) = try t.fs.restore("proj", in: t.workspace, from: .at("@\(seq)"), caller: .tester)
+        let restored = try t.fs.lookup(parent: t.root, name: name("proj"))
+        #expect(restored.id == d, "the directory's inode has its name back")
+        #expect(try tree(t.fs, restored.id) == before)
+        #expect(summary.restored == 7 && summary.removed == 0 && summary.bytes > 3 << 20)
+        #expect(changes.contains(.entry(parent: t.root, name: name("proj"))))
+        let historyAfter = try t.fs.history(of: "proj/src/main.c", in: t.workspace)
+        #expect(
+            Array(historyAfter.suffix(historyBefore.count)) == historyBefore, "the old versions are still its history")
+        let src = try t.fs.lookup(parent: restored.id, name: name("src"))
+        let main = try t.fs.lookup(parent: src.id, name: name("main.c"))
+        #expect(try t.fs.getxattr(main.id, name: name("user.tag")) == name("v1"))
+        #expect(try t.store.check().isEmpty)
+    }
+
+    @Test func aFileRestoredToAVersionIsANewVersionAndCanBeUndone() throws {
+        let t = try TemporaryStore()
+        try t.fs.writeFile(t.root, "notes", name("first"))
+        try t.fs.writeFile(t.root, "notes", name("second, longer"))
+        let a = try t.fs.writeFile(t.root, "notes", name("third"))
+        let versions = try t.fs.history(of: "notes", in: t.workspace)
+        // Newest first: third, second, first, and the empty file `create` made.
+        let first = versions[2]
+        let (summary, _) = try t.fs.restore("notes", in: t.workspace, from: .version(first.id), caller: .tester)
+        #expect(summary.restored == 1 && summary.bytes == 5)
+        #expect(try t.fs.readFile(a.id) == name("first"))
+        let after = try t.fs.history(of: "notes", in: t.workspace)
+        #expect(after.count == versions.count + 1 && after[0].cause == "restore")
+        // The restore replaced "third": that is one more version to restore.
+        _ = try t.fs.restore("notes", in: t.workspace, from: .version(versions[0].id), caller: .tester)
+        #expect(try t.fs.readFile(a.id) == name("third"))
+        // Restoring what is already there changes nothing.
+        let (same, _) = try t.fs.restore("notes", in: t.workspace, from: .version(versions[0].id), caller: .tester)
+        #expect(same.unchanged == 1 && same.restored == 0)
+        #expect(throws: FSError.self) {
+            try t.fs.restore("notes", in: t.workspace, from: .version(999_999), caller: .tester)
+        }
+    }
+
+    @Test func rollbackToASnapshotTakesASafetySnapshotAndIsUndoable() throws {
+        let t = try TemporaryStore()
+        let d = try populate(t)
+        let good = try tree(t.fs, t.root)
+        let snapshot = try t.fs.createSnapshot(of: t.workspace, name: "good", caller: .tester)
+        #expect(throws: FSError.self) { try t.fs.createSnapshot(of: t.workspace, name: "good", caller: .tester) }
+        #expect(throws: FSError.self) { try t.fs.createSnapshot(of: t.workspace, name: "a/b", caller: .tester) }
+
+        // A bad afternoon: files changed, renamed, deleted, added.
+        try t.fs.writeFile(d, "README", name("overwritten"))
+        try t.fs.rename(
+            parent: d, name: name("src"), newParent: t.root, newName: name("moved"), options: [], caller: .tester)
+        try t.fs.unlink(parent: d, name: name("latest"), caller: .tester)
+        try t.fs.writeFile(t.root, "junk", name("junk"))
+        let bad = try tree(t.fs, t.root)
+
+        let (result, _) = try t.fs.perform(.rollback(workspace: "default", source: .snapshot("good")), caller: .tester)
+        let summary = try #require(result.restore)
+        #expect(summary.sourceSeq == snapshot.seq)
+        let restored = try tree(t.fs, t.root)
+        #expect(
+            restored == good,
+            "\(restored.filter { good[$0.key] != $0.value }) \(good.filter { restored[$0.key] != $0.value })")
+        #expect(try t.fs.lookup(parent: d, name: name("src")).isDirectory, "the moved directory came back")
+        let safety = try #require(summary.safetySnapshot)
+        #expect(safety.hasPrefix("before-rollback-"))
+        #expect(try t.fs.snapshots(of: t.workspace).map(\.name) == ["good", safety])
+
+        _ = try t.fs.perform(.rollback(workspace: "default", source: .snapshot(safety)), caller: .tester)
+        #expect(try tree(t.fs, t.root) == bad, "the rollback is undone")
+        #expect(try t.store.check().isEmpty)
+
+        _ = try t.fs.deleteSnapshot(of: t.workspace, name: "good", caller: .tester)
+        #expect(try t.fs.snapshots(of: t.workspace).map(\.name).count == 2, "undoing took a snapshot too")
+    }
+
+    @Test func aRestoreOfAFileOpenWithUnsavedChangesIsRefused() throws {
+        let t = try TemporaryStore()
+        try t.fs.writeFile(t.root, "f", name("old"))
+        let seq = try t.fs.currentSeq()
+        let a = try t.fs.writeFile(t.root, "f", name("new"))
+        let handle = try t.fs.open(a.id, flags: O_RDWR, caller: .tester)
+        defer { try? t.fs.release(handle: handle) }
+        // Open but unchanged: the handle reads the restored content.
+        _ = try t.fs.restore("f", in: t.workspace, from: .at("@\(seq)"), caller: .tester)
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let n = try buffer.withUnsafeMutableBytes { try t.fs.read(handle: handle, offset: 0, into: $0) }
+        #expect(Array(buffer.prefix(n)) == name("old"))
+        _ = try name("dirty").withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
+        #expect(throws: FSError.self) {
+            try t.fs.restore(
+                "f", in: t.workspace, from: .version(t.fs.history(of: "f", in: t.workspace)[1].id), caller: .tester)
+        }
+    }
+
+    @Test func pastXattrsAreThoseOfThen() throws {
+        let t = try TemporaryStore()
+        let a = try t.fs.writeFile(t.root, "x", name("data"))
+        try t.fs.setxattr(a.id, name: name("user.k"), value: name("old"), flags: [], caller: .tester)
+        let seq = try t.fs.currentSeq()
+        try t.fs.setxattr(a.id, name: name("user.k"), value: name("new"), flags: [], caller: .tester)
+        try t.fs.setxattr(a.id, name: name("user.other"), value: name("1"), flags: [], caller: .tester)
+        let then = try t.fs.pastXattrs(a.id, at: seq)
+        #expect(then.map(\.name) == [name("user.k")] && then.map(\.value) == [name("old")])
+        #expect(try t.fs.pastXattrs(a.id, at: t.fs.currentSeq()).count == 2)
+    }
+}
