@@ -24,6 +24,9 @@ public final class Store: Sendable {
     let descriptors: DescriptorCache
     let staging: StagingArea
     let unsyncedBlobs = Atomic<Bool>(false)
+    /// Commits hold it shared from storing chunks until their rows are written; gc holds it
+    /// exclusively while it deletes chunks, so it never deletes one a commit is about to name.
+    let sweepLock = SweepLock()
     /// The last free-space check: when, and whether there was room for data (SpaceReserve).
     let spaceCheck = Mutex<(at: Int64, room: Bool)>((0, true))
 
@@ -220,6 +223,12 @@ public final class Store: Sendable {
     /// already answered); elsewhere, through a reader of committed state.
     func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
         if let writer { return try writer.read(work) }
+        return try readCommitted(work)
+    }
+
+    /// Reads committed state through a reader of the pool, without waiting for the writer (long
+    /// scans: gc, fsck). Operations in the writer's open transaction are not seen.
+    func readCommitted<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
         do {
             return try pool.read { db in try work(Connection(db.sqliteConnection!)) }
         } catch {

@@ -11,6 +11,8 @@ public enum StoreAction: Sendable, Codable, Equatable {
     case restore(workspace: String, path: String, source: RestoreSource)
     /// The whole workspace, after a safety snapshot named `before-rollback-<time>`.
     case rollback(workspace: String, source: RestoreSource)
+    case setRetention(workspace: String, policy: RetentionPolicy)
+    case collectGarbage(dryRun: Bool)
 }
 
 /// What an action did; the fields its kind fills.
@@ -18,11 +20,16 @@ public struct StoreActionResult: Sendable, Codable, Equatable {
     public var workspace: String?
     public var snapshot: Snapshot?
     public var restore: RestoreSummary?
+    public var retention: RetentionPolicy?
+    public var gc: GCSummary?
 }
 
 extension FileSystem {
     /// Performs `action` for `caller`. The changes are what caches of the namespace must drop.
-    public func perform(_ action: StoreAction, caller: Caller) throws(FSError) -> (
+    /// `progress` hears from long actions (gc).
+    public func perform(
+        _ action: StoreAction, caller: Caller, progress: (GCProgress) -> Void = { _ in }
+    ) throws(FSError) -> (
         StoreActionResult, Set<NamespaceChange>
     ) {
         var result = StoreActionResult()
@@ -49,6 +56,13 @@ extension FileSystem {
             result.workspace = ws.name
             (result.restore, changes) = try restore(
                 "", in: ws, from: source, caller: caller, safetySnapshot: "before-rollback")
+        case .setRetention(let workspace, let policy):
+            let ws = try store.workspace(named: workspace)
+            result.workspace = ws.name
+            try setRetention(of: ws, to: policy)
+            result.retention = policy
+        case .collectGarbage(let dryRun):
+            result.gc = try collectGarbage(dryRun: dryRun, progress: progress)
         }
         return (result, changes)
     }

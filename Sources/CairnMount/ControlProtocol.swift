@@ -46,6 +46,14 @@ public struct ControlResponse: Codable, Sendable {
     public var error: String?
     public var status: DaemonStatus?
     public var result: StoreActionResult?
+    /// A line of progress of a long action; the answer follows later on the same connection.
+    public var progress: GCProgress?
+
+    static func progress(_ progress: GCProgress) -> ControlResponse {
+        var response = ControlResponse(ok: true, error: nil, status: nil)
+        response.progress = progress
+        return response
+    }
 
     static func failure(_ message: String) -> ControlResponse {
         ControlResponse(ok: false, error: message, status: nil)

@@ -45,7 +45,11 @@ public final class ControlServer: Sendable {
                     inFlight.wrappingSubtract(1, ordering: .relaxed)
                 }
                 guard let line = UnixSocket.readLine(client) else { return }
-                let response = self.handle(line, peer: UnixSocket.peer(client))
+                let response = self.handle(line, peer: UnixSocket.peer(client)) { progress in
+                    if let data = try? JSONEncoder().encode(ControlResponse.progress(progress)) {
+                        UnixSocket.writeLine(client, data)
+                    }
+                }
                 let data = (try? JSONEncoder().encode(response)) ?? Data("{\"ok\":false}".utf8)
                 UnixSocket.writeLine(client, data)
             }
@@ -54,7 +58,9 @@ public final class ControlServer: Sendable {
     }
 
     /// `peer` is the connecting process's uid and gid as the kernel reports them (SO_PEERCRED).
-    private func handle(_ line: Data, peer: (uid: UInt32, gid: UInt32)) -> ControlResponse {
+    private func handle(
+        _ line: Data, peer: (uid: UInt32, gid: UInt32), progress: (GCProgress) -> Void
+    ) -> ControlResponse {
         guard let request = try? JSONDecoder().decode(ControlRequest.self, from: line) else {
             return .failure("malformed control request")
         }
@@ -72,7 +78,7 @@ public final class ControlServer: Sendable {
                 guard let action = request.action else { return .failure("perform needs an action") }
                 let caller = Caller(uid: peer.uid, gid: peer.gid, pid: 0, actor: request.actor ?? "cli")
                 var response = ControlResponse(ok: true, error: nil, status: nil)
-                response.result = try daemon.perform(action, caller: caller)
+                response.result = try daemon.perform(action, caller: caller, progress: progress)
                 return response
             case .status:
                 break
@@ -169,15 +175,24 @@ public enum UnixSocket {
 /// The CLI's side of the control protocol.
 public enum DaemonClient {
     /// Sends a request to the store's daemon; nil when no daemon runs.
-    public static func send(_ request: ControlRequest, storePath: String) -> ControlResponse? {
+    /// `progress` hears the progress lines of a long action before its answer.
+    public static func send(
+        _ request: ControlRequest, storePath: String, progress: (GCProgress) -> Void = { _ in }
+    ) -> ControlResponse? {
         guard let fd = UnixSocket.connect(path: storePath + "/daemon.sock") else { return nil }
         defer { close(fd) }
         guard let body = try? JSONEncoder().encode(request) else { return nil }
         UnixSocket.writeLine(fd, body)
-        guard let line = UnixSocket.readLine(fd) else {
-            return .failure("the daemon closed the connection without answering")
+        while true {
+            guard let line = UnixSocket.readLine(fd) else {
+                return .failure("the daemon closed the connection without answering")
+            }
+            guard let response = try? JSONDecoder().decode(ControlResponse.self, from: line) else {
+                return .failure("unreadable daemon answer")
+            }
+            guard let step = response.progress else { return response }
+            progress(step)
         }
-        return (try? JSONDecoder().decode(ControlResponse.self, from: line)) ?? .failure("unreadable daemon answer")
     }
 }
 

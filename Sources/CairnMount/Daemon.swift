@@ -104,8 +104,11 @@ public final class Daemon: Sendable {
     }
 
     /// Performs a CLI's action on the store, then tells every mount what it changed.
-    public func perform(_ action: StoreAction, caller: Caller) throws(FSError) -> StoreActionResult {
-        let (result, changes) = try fs.perform(action, caller: caller)
+    public func perform(_ action: StoreAction, caller: Caller, progress: (GCProgress) -> Void = { _ in })
+        throws(FSError)
+        -> StoreActionResult
+    {
+        let (result, changes) = try fs.perform(action, caller: caller, progress: progress)
         for change in changes { coherence.changed(change, by: SessionCoherence.outside) }
         return result
     }

@@ -17,7 +17,7 @@ struct Cairn: ParsableCommand {
         subcommands: [
             Init.self, WorkspaceCommand.self, Mount.self, Unmount.self, Status.self, Log.self, Cat.self, Diff.self,
             Restore.self, Trash.self,
-            Rollback.self, SnapshotCommand.self, Fsck.self,
+            Rollback.self, SnapshotCommand.self, GC.self, Fsck.self,
         ])
 }
 
@@ -31,11 +31,12 @@ struct StoreOptions: ParsableArguments {
         return URL(fileURLWithPath: raw).standardizedFileURL.path
     }
 
-    /// Opens the store for reading (safe while a daemon owns it). When no daemon runs and a
-    /// crashed one left operations in the journal, they are applied first, so what a reader sees
-    /// is what the daemon had answered for.
+    /// Opens the store for reading (safe while a daemon owns it). When no daemon runs, the
+    /// store is first opened for writing, which applies a journal a crashed daemon left (so what
+    /// a reader sees is what the daemon had answered for) and the schema migrations of this
+    /// version of Cairn.
     func openReadOnly() throws -> Store {
-        if Store.hasJournal(at: path), let lock = Daemon.acquireLock(storePath: path) {
+        if FileManager.default.fileExists(atPath: path + "/cairn.db"), let lock = Daemon.acquireLock(storePath: path) {
             defer { close(lock) }
             try? Store.open(at: path).close()
         }
@@ -50,10 +51,10 @@ struct StoreOptions: ParsableArguments {
 extension StoreOptions {
     /// Performs a change on the store: through its daemon when one runs, else as the store's one
     /// writer (holding the daemon lock, so no daemon starts meanwhile).
-    func perform(_ action: StoreAction) throws -> StoreActionResult {
+    func perform(_ action: StoreAction, progress: (GCProgress) -> Void = { _ in }) throws -> StoreActionResult {
         let caller = Caller.commandLine
         if let response = DaemonClient.send(
-            ControlRequest(op: .perform, actor: caller.actor, action: action), storePath: path)
+            ControlRequest(op: .perform, actor: caller.actor, action: action), storePath: path, progress: progress)
         {
             guard response.ok, let result = response.result else {
                 throw CLIError(message: response.error ?? "the daemon refused")
@@ -72,7 +73,7 @@ extension StoreOptions {
             throw CLIError(message: "\(error)", code: .storeUnusable)
         }
         defer { store.close() }
-        return try FileSystem(store: store).perform(action, caller: caller).0
+        return try FileSystem(store: store).perform(action, caller: caller, progress: progress).0
     }
 }
 

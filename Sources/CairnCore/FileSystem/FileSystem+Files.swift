@@ -92,6 +92,9 @@ extension FileSystem {
     func commit(
         _ file: OpenFile, cause: String, actor: String, durable: Bool, seal: Bool, force: Bool = false
     ) throws(FSError) {
+        // Before the file's lock: gc takes the sweep lock first, then reads open files.
+        store.sweepLock.lockShared()
+        defer { store.sweepLock.unlock() }
         file.lock.lock()
         defer { file.lock.unlock() }
         guard file.modified || (force && durable) else {

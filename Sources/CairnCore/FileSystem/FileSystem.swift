@@ -124,6 +124,9 @@ public final class FileSystem: Sendable {
 
     func openFile(_ inode: InodeID) -> OpenFile? { table.withLock { $0.files[inode] } }
 
+    /// Every file some handle has open.
+    var openFiles: [OpenFile] { table.withLock { Array($0.files.values) } }
+
     private func loadOpenFile(_ inode: InodeID) throws(FSError) -> OpenFile {
         let (attrs, manifest, version) = try store.read { db in
             let attrs = try NamespaceQueries.requireInode(db, inode)
@@ -141,8 +144,7 @@ public final class FileSystem: Sendable {
 
     /// Commits every open file with uncommitted changes (before unmount or shutdown).
     public func commitAll() {
-        let files = table.withLock { Array($0.files.values) }
-        for file in files { try? commit(file, cause: "shutdown", actor: "system", durable: true, seal: true) }
+        for file in openFiles { try? commit(file, cause: "shutdown", actor: "system", durable: true, seal: true) }
     }
 
     // MARK: helpers shared by the operations

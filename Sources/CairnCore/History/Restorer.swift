@@ -134,6 +134,7 @@ final class Restorer {
 
     /// A new current version of a regular file, sharing the manifest of `version` (no bytes copied).
     private func setContent(of inode: InodeID, to version: VersionRecord, seq: Int64, time: Timestamp) throws {
+        // ContentQueries.manifest fails for a manifest gc deleted since the version was chosen.
         let stored = try version.manifestID.map { try ContentQueries.manifest(db, id: $0).storedBytes } ?? 0
         let id = try ContentQueries.insertVersion(
             db,

@@ -134,6 +134,15 @@ enum Schema {
                     );
                     """)
         }
+        migrator.registerMigration("v3-retention") { db in
+            try db.execute(
+                sql: """
+                    -- The workspace's retention policy (JSON, see RetentionPolicy); NULL: the default.
+                    ALTER TABLE workspaces ADD COLUMN retention TEXT;
+                    -- gc asks which versions still use a manifest.
+                    CREATE INDEX versions_by_manifest ON versions(manifest);
+                    """)
+        }
         return migrator
     }
 }

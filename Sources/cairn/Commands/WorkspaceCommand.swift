@@ -6,8 +6,8 @@ import Glibc
 
 struct WorkspaceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "workspace", abstract: "Create and list workspaces.",
-        subcommands: [Create.self, List.self])
+        commandName: "workspace", abstract: "Create and list workspaces; show or set their retention of history.",
+        subcommands: [Create.self, List.self, Retention.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a workspace owned by you.")
@@ -46,6 +46,47 @@ struct WorkspaceCommand: ParsableCommand {
                 } else {
                     for r in rows { print("\(r.name)\towner uid \(r.owner_uid)\tcreated \(r.created)") }
                 }
+            }
+        }
+    }
+
+    struct Retention: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or set how long a workspace keeps old versions (applied by `cairn gc`).",
+            discussion: """
+                Durations: 36h, 7d, 2w, 0 or forever. Windows count back from now: every version
+                younger than --keep-all; then the last version of each hour until --hourly; then
+                the last of each day until --daily. Current versions and what snapshots show are
+                always kept. Default: --keep-all 24h --hourly 7d --daily 30d.
+                """)
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The workspace.") var workspace: String
+        @Option(help: "Keep every version younger than this.") var keepAll: String?
+        @Option(help: "Then keep one version per hour until this age.") var hourly: String?
+        @Option(help: "Then keep one version per day until this age.") var daily: String?
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            try reporting {
+                let store = try storeOptions.openReadOnly()
+                var policy = try FileSystem(readOnly: store).retention(of: store.workspace(named: workspace))
+                store.close()
+                if keepAll != nil || hourly != nil || daily != nil {
+                    if let keepAll { policy.keepAll = try RetentionPolicy.parseDuration(keepAll) }
+                    if let hourly { policy.hourly = try RetentionPolicy.parseDuration(hourly) }
+                    if let daily { policy.daily = try RetentionPolicy.parseDuration(daily) }
+                    policy =
+                        try storeOptions.perform(.setRetention(workspace: workspace, policy: policy)).retention
+                        ?? policy
+                }
+                if json {
+                    return try printJSON([
+                        "keep_all": RetentionPolicy.format(policy.keepAll),
+                        "hourly": RetentionPolicy.format(policy.hourly),
+                        "daily": RetentionPolicy.format(policy.daily),
+                    ])
+                }
+                print("\(workspace): \(policy)")
             }
         }
     }

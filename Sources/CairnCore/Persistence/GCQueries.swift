@@ -1,0 +1,96 @@
+import Foundation
+
+/// The SQL of retention and garbage collection.
+enum GCQueries {
+    static func retention(_ db: Connection, workspace: Int64) throws -> RetentionPolicy {
+        guard let text = try db.value(String.self, "SELECT retention FROM workspaces WHERE id = ?", [workspace]) else {
+            return .default
+        }
+        guard let policy = try? JSONDecoder().decode(RetentionPolicy.self, from: Data(text.utf8)) else {
+            throw FSError.io("the retention policy of workspace \(workspace) is unreadable; set it again")
+        }
+        return policy
+    }
+
+    static func setRetention(_ db: Connection, workspace: Int64, _ policy: RetentionPolicy) throws {
+        let text = String(decoding: try JSONEncoder().encode(policy), as: UTF8.self)
+        try db.run("UPDATE workspaces SET retention = ? WHERE id = ?", [text, workspace])
+    }
+
+    /// Every version of the workspace's regular files, by inode then seq, with each inode's
+    /// current version and link count.
+    static func fileVersions(_ db: Connection, workspace: Int64) throws -> [SQLRow] {
+        try db.rows(
+            """
+            SELECT v.id, v.inode, v.seq, coalesce(e.time_ns, v.ctime_ns), v.sealed, i.version, i.nlink
+            FROM inodes i JOIN versions v ON v.inode = i.id LEFT JOIN events e ON e.seq = v.seq
+            WHERE i.workspace = ? AND (i.mode & 61440) = 32768 ORDER BY v.inode, v.seq
+            """, [workspace])
+    }
+
+    /// Deletes a version unless it is (still) the current one of a live file or unsealed.
+    static func deleteVersion(_ db: Connection, id: Int64) throws -> Bool {
+        try db.run(
+            """
+            DELETE FROM versions WHERE id = ? AND sealed = 1
+              AND NOT EXISTS (SELECT 1 FROM inodes i WHERE i.id = versions.inode AND i.nlink > 0 AND i.version = versions.id)
+            """, [id])
+        return db.changesCount > 0
+    }
+
+    /// A file with no name left whose versions were released: it points at its newest version
+    /// left, or, with none, it is forgotten with its old names and xattrs. Returns true then.
+    static func settleUnlinked(_ db: Connection, inode: InodeID) throws -> Bool {
+        guard
+            let newest = try db.value(
+                Int64.self, "SELECT id FROM versions WHERE inode = ? ORDER BY seq DESC LIMIT 1", [inode])
+        else {
+            try db.run("DELETE FROM dentries WHERE inode = ? AND deleted_seq IS NOT NULL", [inode])
+            try db.run("DELETE FROM xattrs WHERE inode = ?", [inode])
+            try db.run("DELETE FROM inodes WHERE id = ? AND nlink = 0", [inode])
+            return true
+        }
+        try db.run("UPDATE inodes SET version = ? WHERE id = ? AND nlink = 0", [newest, inode])
+        return false
+    }
+
+    /// Manifests no version uses (released versions', and those replaced within a write session).
+    static func deleteUnusedManifests(_ db: Connection) throws -> Int {
+        try db.run("DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.manifest = manifests.id)")
+        return db.changesCount
+    }
+
+    static func maxManifest(_ db: Connection) throws -> Int64 {
+        try db.value(Int64.self, "SELECT max(id) FROM manifests") ?? 0
+    }
+
+    /// Manifests after `id`, in id order, at most `limit`.
+    static func manifests(_ db: Connection, after id: Int64, limit: Int) throws -> [(id: Int64, data: Data)] {
+        try db.rows("SELECT id, data FROM manifests WHERE id > ? ORDER BY id LIMIT ?", [id, limit]).map {
+            ($0[0], $0[1])
+        }
+    }
+
+    /// Manifest ids versions use, but for those of `excluded` versions (a dry run's releases).
+    static func usedManifests(_ db: Connection) throws -> [(version: Int64, manifest: Int64)] {
+        try db.rows("SELECT id, manifest FROM versions WHERE manifest IS NOT NULL").map { ($0[0], $0[1]) }
+    }
+
+    static func blobs(_ db: Connection) throws -> [(digest: BlobDigest, size: Int64, inline: Bool)] {
+        try db.rows("SELECT digest, size, data IS NOT NULL FROM blobs").compactMap { row in
+            BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], row[2]) }
+        }
+    }
+
+    static func deleteBlob(_ db: Connection, _ digest: BlobDigest) throws {
+        try db.run("DELETE FROM blobs WHERE digest = ?", [Data(digest.bytes)])
+    }
+
+    static func hasBlob(_ db: Connection, _ digest: BlobDigest) throws -> Bool {
+        try db.value(Int.self, "SELECT 1 FROM blobs WHERE digest = ?", [Data(digest.bytes)]) != nil
+    }
+
+    static func snapshotSeqs(_ db: Connection, workspace: Int64) throws -> [Int64] {
+        try db.values(Int64.self, "SELECT seq FROM snapshots WHERE workspace = ? ORDER BY seq", [workspace])
+    }
+}
