@@ -13,6 +13,8 @@ public enum StoreAction: Sendable, Codable, Equatable {
     case rollback(workspace: String, source: RestoreSource)
     case setRetention(workspace: String, policy: RetentionPolicy)
     case collectGarbage(dryRun: Bool)
+    /// fsck --repair: what loses nothing.
+    case repair
 }
 
 /// What an action did; the fields its kind fills.
@@ -22,6 +24,7 @@ public struct StoreActionResult: Sendable, Codable, Equatable {
     public var restore: RestoreSummary?
     public var retention: RetentionPolicy?
     public var gc: GCSummary?
+    public var repair: RepairSummary?
 }
 
 extension FileSystem {
@@ -63,6 +66,8 @@ extension FileSystem {
             result.retention = policy
         case .collectGarbage(let dryRun):
             result.gc = try collectGarbage(dryRun: dryRun, progress: progress)
+        case .repair:
+            result.repair = try repair(progress: progress)
         }
         return (result, changes)
     }

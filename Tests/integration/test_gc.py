@@ -84,5 +84,11 @@ class GCTests(MountedTestCase):
         self.assertEqual(len(json.loads(self.m.cairn("log", "f.bin", "--json").stdout)), versions - real["versionsReleased"])
         text = self.m.cairn("gc").stdout
         self.assertIn("released 0 version(s)", text)
+        self.m.kill9()
+        self.m.mount()
+        self.assertEqual(len(json.loads(self.m.cairn("log", "f.bin", "--json").stdout)), versions - real["versionsReleased"],
+                         "what gc released stays released after a crash")
+        fsck = self.m.cairn("fsck", check=False)
+        self.assertEqual(fsck.returncode, 0, fsck.stdout)
         bad = self.m.cairn("workspace", "retention", "default", "--daily", "3 days", check=False)
         self.assertIn("not a duration", bad.stderr)

@@ -57,4 +57,40 @@ enum CheckQueries {
             BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], row[2]) }
         }
     }
+
+    /// Rule 6: link counts are derived from the live entries: a file has one link per name, a
+    /// directory two plus one per subdirectory (none once removed), the store root likewise.
+    static func wrongLinkCounts(_ db: Connection) throws -> [(inode: InodeID, nlink: Int64, expected: Int64)] {
+        try db.rows(
+            """
+            SELECT id, nlink, expected FROM (
+                SELECT i.id, i.nlink, CASE WHEN (i.mode & 61440) = 16384 THEN
+                    CASE WHEN i.id = 1 OR EXISTS (SELECT 1 FROM dentries d WHERE d.inode = i.id AND d.deleted_seq IS NULL)
+                    THEN 2 + (SELECT count(*) FROM dentries d JOIN inodes c ON c.id = d.inode
+                              WHERE d.parent = i.id AND d.deleted_seq IS NULL AND (c.mode & 61440) = 16384)
+                    ELSE 0 END
+                  ELSE (SELECT count(*) FROM dentries d WHERE d.inode = i.id AND d.deleted_seq IS NULL) END AS expected
+                FROM inodes i)
+            WHERE nlink != expected
+            """
+        ).map { ($0[0], $0[1], $0[2]) }
+    }
+
+    static func setLinkCount(_ db: Connection, inode: InodeID, to nlink: Int64) throws {
+        try db.run("UPDATE inodes SET nlink = ? WHERE id = ?", [nlink, inode])
+    }
+
+    /// The inode a version belongs to.
+    static func inode(ofVersion id: Int64, _ db: Connection) throws -> InodeID? {
+        try db.value(InodeID.self, "SELECT inode FROM versions WHERE id = ?", [id])
+    }
+
+    /// An inode's newest name: its parent, name, and the seq it was removed at (nil: live).
+    static func lastName(_ db: Connection, inode: InodeID) throws -> (parent: InodeID, name: [UInt8], removed: Int64?)?
+    {
+        try db.row(
+            "SELECT parent, name, deleted_seq FROM dentries WHERE inode = ? ORDER BY created_seq DESC, id DESC LIMIT 1",
+            [inode]
+        ).map { ($0[0], [UInt8]($0[1] as Data), $0[2]) }
+    }
 }

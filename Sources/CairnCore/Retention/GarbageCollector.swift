@@ -28,14 +28,15 @@ extension FileSystem {
     /// (mark and sweep). Safe while mounts write: the versions and chunks a commit is making are
     /// never released (see `Store.sweepLock`), and long scans read committed state without
     /// holding up the writer.
-    /// `now` is when the policies' windows end (later in tests, to age the history).
+    /// `now` is when the policies' windows end (later in tests, to age the history). Without
+    /// `applyRetention`, no version is released: only garbage goes (fsck --repair).
     public func collectGarbage(
-        dryRun: Bool, now: Timestamp = .now(), progress: (GCProgress) -> Void = { _ in }
+        dryRun: Bool, applyRetention: Bool = true, now: Timestamp = .now(), progress: (GCProgress) -> Void = { _ in }
     ) throws(FSError) -> GCSummary {
         var summary = GCSummary(dryRun: dryRun)
         // The scans read committed state: first commit what the writer holds open.
         try store.write(.now) { _ in }
-        let released = try releasedVersions(now: now, progress: progress)
+        let released = applyRetention ? try releasedVersions(now: now, progress: progress) : []
         summary.versionsReleased = released.count
         if !dryRun {
             (summary.filesForgotten, summary.manifestsDeleted) = try release(released, progress: progress)
@@ -204,5 +205,25 @@ extension FileSystem {
     public func setRetention(of workspace: Workspace, to policy: RetentionPolicy) throws(FSError) {
         try policy.validate()
         try store.write(.now) { db in try GCQueries.setRetention(db, workspace: workspace.id, policy) }
+    }
+}
+
+/// What `fsck --repair` did: only what loses nothing.
+public struct RepairSummary: Sendable, Codable, Equatable {
+    /// Link counts recomputed from the live entries (derived data).
+    public var linkCountsFixed: Int
+    /// Unused manifests and unreferenced chunks deleted (no version is released).
+    public var garbage: GCSummary
+}
+
+extension FileSystem {
+    public func repair(progress: (GCProgress) -> Void = { _ in }) throws(FSError) -> RepairSummary {
+        let fixed = try store.write(.now) { db in
+            let wrong = try CheckQueries.wrongLinkCounts(db)
+            for l in wrong { try CheckQueries.setLinkCount(db, inode: l.inode, to: l.expected) }
+            return wrong.count
+        }
+        let garbage = try collectGarbage(dryRun: false, applyRetention: false, progress: progress)
+        return RepairSummary(linkCountsFixed: fixed, garbage: garbage)
     }
 }
