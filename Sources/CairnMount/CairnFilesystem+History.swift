@@ -22,6 +22,13 @@ extension CairnFilesystem {
             case nil where isCairnEntry(parent: parent, name: name): child = .cairn
             case .cairn? where name == Array("at".utf8): child = .at
             case .cairn? where name == Array("snapshots".utf8): child = .snapshots
+            case .cairn? where name == Array("versions".utf8): child = .mirror(root)
+            case .mirror(let dir)?: child = try versionsLookup(in: dir, name: name)
+            case .fileVersions(let dir, let file)?:
+                guard let version = try versionFiles(dir, file).first(where: { $0.name == name })?.version else {
+                    throw FSError.notFound
+                }
+                child = .version(version.id)
             case .snapshots?:
                 guard let text = String(validating: name, as: UTF8.self),
                     let snapshot = try fs.snapshot(of: fs.store.workspace(root: root), named: text)
@@ -61,6 +68,8 @@ extension CairnFilesystem {
             return a
         case .past(let seq, let inode):
             return try fs.pastAttributes(inode, at: seq)
+        case .mirror, .fileVersions, .version:
+            return try versionsAttributes(node)
         }
     }
 
@@ -75,18 +84,33 @@ extension CairnFilesystem {
 
     /// Today's attributes of the file a past node shows decide who may read it.
     private func mayReadToday(_ node: HistoryNodes.Node, _ req: borrowing FuseRequest) throws(FSError) {
-        guard case .past(_, let inode) = node else { return }
+        let inode: InodeID
+        switch node {
+        case .past(_, let shown): inode = shown
+        case .version(let id): inode = try fs.version(id).inode
+        case .fileVersions(let dir, let name):
+            guard let newest = try fs.history(parent: dir, name: name).first else { throw FSError.notFound }
+            inode = newest.inode
+        default: return
+        }
         guard caller(req).mayRead(try fs.getattr(inode)) else { throw FSError.permissionDenied }
+    }
+
+    /// The version a node of a past file shows.
+    func historyVersion(_ node: HistoryNodes.Node) throws(FSError) -> VersionRecord {
+        switch node {
+        case .past(let seq, let inode): return try fs.pastVersion(inode, at: seq)
+        case .version(let id): return try fs.version(id)
+        default: throw FSError.isDirectory
+        }
     }
 
     func historyOpen(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
         do throws(FSError) {
             guard info.flags & O_ACCMODE == O_RDONLY, info.flags & O_TRUNC == 0 else { throw FSError.readOnly }
-            guard let node = history.node(ino), case .past(let seq, let inode) = node else {
-                throw FSError.isDirectory
-            }
+            guard let node = history.node(ino) else { throw FSError.notFound }
+            let version = try historyVersion(node)
             try mayReadToday(node, req)
-            let version = try fs.pastVersion(inode, at: seq)
             guard version.mode & S_IFMT == S_IFREG else { throw FSError.invalidArgument("not a regular file") }
             let handle = history.open(version)
             if !req.reply(open: OpenReply(handle: handle, keepCache: true)) { history.release(handle) }
@@ -133,8 +157,14 @@ extension CairnFilesystem {
         }
         switch node {
         case .cairn:
+            let versions: InodeNumber
+            do throws(FSError) {
+                versions = try history.id(.mirror(root))
+            } catch {
+                return req.reply(error: error.errno)
+            }
             let children: [(name: String, id: InodeNumber)] = [
-                ("at", HistoryNodes.atID), ("snapshots", HistoryNodes.snapshotsID),
+                ("at", HistoryNodes.atID), ("snapshots", HistoryNodes.snapshotsID), ("versions", versions),
             ]
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
@@ -170,6 +200,8 @@ extension CairnFilesystem {
                 nodeOf: { e throws(FSError) in
                     try self.history.id(.past(seq: snapshots[e.cookie]?.seq ?? 0, inode: self.root))
                 })
+        case .mirror, .fileVersions, .version:
+            versionsList(req, node: node, directory: dir, ino: ino, size: size, offset: offset, plus: plus)
         case .past(let seq, let inode):
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
@@ -183,15 +215,24 @@ extension CairnFilesystem {
 
 extension CairnFilesystem {
     /// The xattrs of a past node are those its version recorded; `.cairn` itself has none.
+    private func historyXattrs(_ ino: InodeNumber) throws(FSError) -> [(name: [UInt8], value: [UInt8])] {
+        switch history.node(ino) {
+        case .past(let seq, let inode)?: return try fs.pastXattrs(inode, at: seq)
+        case .version(let id)?:
+            let version = try fs.version(id)
+            return try fs.pastXattrs(version.inode, at: version.seq)
+        default: return []
+        }
+    }
+
     func historyXattrNames(_ ino: InodeNumber) throws(FSError) -> [[UInt8]] {
-        guard case .past(let seq, let inode)? = history.node(ino) else { return [] }
-        return try fs.pastXattrs(inode, at: seq).map(\.name)
+        try historyXattrs(ino).map(\.name)
     }
 
     func historyXattr(_ ino: InodeNumber, name: [UInt8]) throws(FSError) -> [UInt8] {
-        guard case .past(let seq, let inode)? = history.node(ino),
-            let value = try fs.pastXattrs(inode, at: seq).first(where: { $0.name == name })?.value
-        else { throw FSError.noAttribute }
+        guard let value = try historyXattrs(ino).first(where: { $0.name == name })?.value else {
+            throw FSError.noAttribute
+        }
         return value
     }
 }

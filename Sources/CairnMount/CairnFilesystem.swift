@@ -139,11 +139,11 @@ final class CairnFilesystem: FuseOperations {
 
     func readlink(_ req: consuming FuseRequest, ino: InodeNumber) {
         if HistoryNodes.contains(ino) {
-            guard case .past(_, let inode)? = history.node(ino) else { return req.reply(error: EINVAL) }
-            do {
-                return req.reply(readlink: try fs.readlink(inode))
+            do throws(FSError) {
+                guard let node = history.node(ino) else { throw FSError.notFound }
+                return req.reply(readlink: try fs.readlink(try historyVersion(node).inode))
             } catch {
-                return req.reply(error: error.errno)
+                return req.reply(error: error.errno == EISDIR ? EINVAL : error.errno)
             }
         }
         do {

@@ -18,6 +18,12 @@ final class HistoryNodes: Sendable {
         case snapshots
         /// A node of the tree as it was at `seq`.
         case past(seq: Int64, inode: InodeID)
+        /// `.cairn/versions/…`: a live directory, mirrored (`.cairn/versions` is the root's).
+        case mirror(InodeID)
+        /// `.cairn/versions/<path>/` of a file: one entry per version of the name.
+        case fileVersions(parent: InodeID, name: [UInt8])
+        /// One version, as a read-only file.
+        case version(Int64)
     }
 
     static let cairnName = Array(".cairn".utf8)
@@ -28,9 +34,18 @@ final class HistoryNodes: Sendable {
     static let firstHandle: UInt64 = 1 << 62
     private static let inodeBits = 40
 
+    /// View numbers at the top of the range tag the nodes of `.cairn/versions`.
+    private static let mirrorTag: UInt64 = (1 << 22) - 1
+    private static let versionTag: UInt64 = (1 << 22) - 2
+    private static let fileVersionsTag: UInt64 = (1 << 22) - 3
+    private static let lowMask: UInt64 = (1 << 40) - 1
+
     private struct State {
         var seqs: [Int64] = []
         var views: [Int64: Int] = [:]
+        /// The (directory, name) pairs of `fileVersions` nodes, numbered as first met.
+        var names: [(parent: InodeID, name: [UInt8])] = []
+        var nameNumbers: [[UInt8]: [InodeID: Int]] = [:]
         var handles: [UInt64: VersionRecord] = [:]
         var nextHandle = HistoryNodes.firstHandle
     }
@@ -46,6 +61,17 @@ final class HistoryNodes: Sendable {
         case Self.snapshotsID: return .snapshots
         default:
             guard Self.contains(id) else { return nil }
+            let low = id & Self.lowMask
+            switch (id - Self.cairnID) >> Self.inodeBits {
+            case Self.mirrorTag: return .mirror(InodeID(low))
+            case Self.versionTag: return .version(Int64(low))
+            case Self.fileVersionsTag:
+                return state.withLock { s in
+                    s.names.indices.contains(Int(low))
+                        ? .fileVersions(parent: s.names[Int(low)].parent, name: s.names[Int(low)].name) : nil
+                }
+            default: break
+            }
             let view = Int((id - Self.cairnID) >> Self.inodeBits) - 1
             let inode = InodeID(id & ((1 << Self.inodeBits) - 1))
             guard let seq = state.withLock({ s in s.seqs.indices.contains(view) ? s.seqs[view] : nil }) else {
@@ -68,8 +94,26 @@ final class HistoryNodes: Sendable {
                 s.views[seq] = s.seqs.count - 1
                 return s.seqs.count - 1
             }
+            guard UInt64(view + 1) < Self.fileVersionsTag else { throw FSError.io("too many views of the past") }
             return Self.cairnID | (UInt64(view + 1) << Self.inodeBits) | UInt64(inode)
+        case .mirror(let inode):
+            return try Self.tagged(Self.mirrorTag, UInt64(inode))
+        case .version(let id):
+            return try Self.tagged(Self.versionTag, UInt64(id))
+        case .fileVersions(let parent, let name):
+            let number = state.withLock { s in
+                if let n = s.nameNumbers[name]?[parent] { return n }
+                s.names.append((parent, name))
+                s.nameNumbers[name, default: [:]][parent] = s.names.count - 1
+                return s.names.count - 1
+            }
+            return try Self.tagged(Self.fileVersionsTag, UInt64(number))
         }
+    }
+
+    private static func tagged(_ tag: UInt64, _ low: UInt64) throws(FSError) -> InodeNumber {
+        guard low <= lowMask else { throw FSError.io("\(low) is beyond the node ids of .cairn/versions") }
+        return cairnID | tag << inodeBits | low
     }
 
     func open(_ version: VersionRecord) -> UInt64 {

@@ -3,6 +3,7 @@ read-only, under node ids of its own, readable only by those who may read the fi
 import datetime
 import errno
 import hashlib
+import json
 import os
 import random
 import time
@@ -74,7 +75,7 @@ class HistoryViewTests(MountedTestCase):
         with open(self.p("doc"), "w") as f:
             f.write("second\n")
         self.assertNotIn(".cairn", os.listdir(self.m.path))
-        self.assertEqual(sorted(os.listdir(self.p(".cairn"))), ["at", "snapshots"])
+        self.assertEqual(sorted(os.listdir(self.p(".cairn"))), ["at", "snapshots", "versions"])
         self.assertEqual(os.listdir(self.p(".cairn", "at")), [])
         past = self.p(".cairn", "at", then, "doc")
         with open(past) as f:
@@ -104,3 +105,44 @@ class HistoryViewTests(MountedTestCase):
         denied = as_user("cat", past)
         self.assertNotEqual(denied.returncode, 0)
         self.assertIn("Permission denied", denied.stderr)
+
+
+class VersionsViewTests(MountedTestCase):
+    def test_versions_shows_one_read_only_file_per_version_named_by_number_time_and_actor(self):
+        import re
+        import subprocess
+        os.makedirs(self.p("docs"))
+        for i, agent in enumerate(["agentA", "agentB", "agentA"]):
+            env = dict(os.environ, CAIRN_AGENT=agent)
+            subprocess.run(["sh", "-c", f"printf 'draft {i}\\n' > {self.p('docs', 'notes.md')}"], env=env, check=True)
+        with open(self.p("docs", "gone.txt"), "w") as f:
+            f.write("soon deleted\n")
+        os.remove(self.p("docs", "gone.txt"))
+
+        view = self.p(".cairn", "versions", "docs", "notes.md")
+        names = os.listdir(view)
+        log = json.loads(self.m.cairn("log", self.p("docs", "notes.md"), "--json").stdout)
+        self.assertEqual(len(names), len(log))
+        for name, version in zip(sorted(names), reversed(log)):
+            match = re.fullmatch(r"(\d{4})_(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ)_(.+)", name)
+            self.assertIsNotNone(match, name)
+            self.assertEqual(match.group(3), version["actor"])
+            self.assertEqual(match.group(2), version["time"][:19].replace(":", "-") + "Z")
+            with open(os.path.join(view, name), "rb") as f:
+                self.assertEqual(f.read(), self.m.cairn("cat", self.p("docs", "notes.md"), "--version",
+                                                          str(version["version"])).stdout.encode())
+        newest = os.path.join(view, sorted(names)[-1])
+        with open(newest) as f:
+            self.assertEqual(f.read(), "draft 2\n")
+        self.assertEqual(sorted(names)[-1].split("_")[-1], "agentA")
+        self.assertEqual(os.stat(newest).st_mode & 0o222, 0, "version files are read-only")
+        self.assertNotEqual(os.stat(newest).st_ino, os.stat(self.p("docs", "notes.md")).st_ino)
+        with self.assertRaises(OSError) as ctx:
+            open(newest, "w")
+        self.assertIn(ctx.exception.errno, (errno.EROFS, errno.EACCES))
+
+        self.assertEqual(sorted(os.listdir(self.p(".cairn", "versions", "docs"))), ["notes.md"])
+        with open(os.path.join(self.p(".cairn", "versions", "docs", "gone.txt"), sorted(
+                os.listdir(self.p(".cairn", "versions", "docs", "gone.txt")))[-1])) as f:
+            self.assertEqual(f.read(), "soon deleted\n", "a deleted file's versions are reachable by name")
+        self.assertFalse(os.path.exists(self.p(".cairn", "versions", "docs", "never")))

@@ -56,6 +56,14 @@ extension FileSystem {
         }
     }
 
+    /// A version shown as a file of its own: its attributes then, read-only.
+    public func attributes(of version: VersionRecord) -> InodeAttributes {
+        var a = Self.attributes(of: version, rdev: 0)
+        a.mode &= ~0o222
+        a.mtime = version.time
+        return a
+    }
+
     private static func attributes(of v: VersionRecord, rdev: UInt64) -> InodeAttributes {
         InodeAttributes(
             id: v.inode, mode: v.mode, nlink: 1, uid: v.uid, gid: v.gid, rdev: rdev, size: v.size, atime: v.mtime,

@@ -51,20 +51,25 @@ extension FileSystem {
             guard parent.isDirectory else { throw FSError.notDirectory }
             parent = try lookup(parent: parent.id, name: name)
         }
-        let parentID = parent.id
-        let records = try store.read { db -> [VersionRecord] in
+        let records = try history(parent: parent.id, name: last)
+        guard !records.isEmpty else { throw FSError.notFound }
+        return records
+    }
+
+    /// The versions of the name `name` in the directory `parent`, newest first (empty: the name
+    /// never held anything).
+    public func history(parent: InodeID, name: [UInt8]) throws(FSError) -> [VersionRecord] {
+        try store.read { db -> [VersionRecord] in
             var seen = Set<Int64>()
             var out: [VersionRecord] = []
-            for binding in try HistoryQueries.bindings(db, parent: parentID, name: last) {
+            for binding in try HistoryQueries.bindings(db, parent: parent, name: name) {
                 for v in try HistoryQueries.versions(db, inode: binding.inode, from: binding.from, until: binding.until)
                 where seen.insert(v.id).inserted {
                     out.append(v)
                 }
             }
             return out
-        }
-        guard !records.isEmpty else { throw FSError.notFound }
-        return records.sorted { $0.seq > $1.seq }
+        }.sorted { $0.seq > $1.seq }
     }
 
     public func version(_ id: Int64) throws(FSError) -> VersionRecord {
