@@ -212,6 +212,9 @@ public final class Store: Sendable {
         return config
     }
 
+    /// Whether this process holds the store's writer (the daemon, or the CLI without one).
+    var isWritable: Bool { writer != nil }
+
     /// Runs `work` as one operation of the single writer; `commit` says how durable it must be
     /// when this returns (see MetadataWriter).
     func write<T>(_ commit: MetadataWriter.Commit = .now, _ work: (Connection) throws -> T) throws(FSError) -> T {

@@ -15,6 +15,8 @@ public enum StoreAction: Sendable, Codable, Equatable {
     case collectGarbage(dryRun: Bool)
     /// fsck --repair: what loses nothing.
     case repair
+    /// A new workspace `name` that starts as `source` was at `at` (default: now).
+    case fork(source: String, name: String, at: String?)
 }
 
 /// What an action did; the fields its kind fills.
@@ -68,6 +70,12 @@ extension FileSystem {
             result.gc = try collectGarbage(dryRun: dryRun, progress: progress)
         case .repair:
             result.repair = try repair(progress: progress)
+        case .fork(let source, let name, let at):
+            let ws = try fork(
+                store.workspace(named: source), as: name, at: at.map { text throws(FSError) in try PointInTime(text) },
+                caller: caller)
+            result.workspace = ws.name
+            changes.insert(.entry(parent: 1, name: Array(name.utf8)))
         }
         return (result, changes)
     }

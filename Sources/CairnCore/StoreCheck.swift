@@ -41,6 +41,8 @@ extension Store {
     public func checkReport(verifyBlobs: Bool = true, progress: (Int, Int) -> Void = { _, _ in }) throws(FSError)
         -> CheckReport
     {
+        // The scans read committed state: first commit what this process's writer holds open.
+        if isWritable { try write(.now) { _ in } }
         var problems: [Problem] = []
         var named = Set<BlobDigest>()
         var missing: [BlobDigest: [Int64]] = [:]

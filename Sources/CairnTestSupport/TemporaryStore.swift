@@ -63,6 +63,31 @@ extension FileSystem {
         return try getattr(attrs.id)
     }
 
+    /// Every node below `dir`, for comparing trees: path ("/" after directories) → mode and
+    /// link count, then a symlink's target, or a file's content (short text as is) and xattrs.
+    public func describeTree(_ dir: InodeID, _ prefix: String = "") throws -> [String: String] {
+        var out: [String: String] = [:]
+        for e in try list(directory: dir, after: 0, limit: 100_000) {
+            let path = prefix + String(decoding: e.name, as: UTF8.self)
+            let a = e.attributes
+            let head = String(a.mode, radix: 8) + " links \(a.nlink)"
+            if a.isDirectory {
+                out[path + "/"] = head
+                out.merge(try describeTree(a.id, path + "/")) { x, _ in x }
+            } else if a.isSymlink {
+                out[path] = head + " -> " + String(decoding: try readlink(a.id), as: UTF8.self)
+            } else {
+                let bytes = try readFile(a.id)
+                let text =
+                    bytes.count < 100
+                    ? String(decoding: bytes, as: UTF8.self) : "\(bytes.count) bytes \(bytes.hashValue)"
+                let xattrs = try listxattr(a.id).map { String(decoding: $0, as: UTF8.self) }
+                out[path] = head + " " + text + " \(xattrs)"
+            }
+        }
+        return out
+    }
+
     /// Reads a whole file through a fresh handle.
     public func readFile(_ inode: InodeID) throws -> [UInt8] {
         let handle = try open(inode, flags: O_RDONLY, caller: .tester)

@@ -8,29 +8,6 @@ import Testing
 @Suite struct RestoreTests {
     private func name(_ s: String) -> [UInt8] { Array(s.utf8) }
 
-    /// Every node below `dir`: path → kind and mode, then content or target.
-    private func tree(_ fs: FileSystem, _ dir: InodeID, _ prefix: String = "") throws -> [String: String] {
-        var out: [String: String] = [:]
-        for e in try fs.list(directory: dir, after: 0, limit: 100_000) {
-            let path = prefix + String(decoding: e.name, as: UTF8.self)
-            let a = e.attributes
-            let kind = String(a.mode, radix: 8)
-            if a.isDirectory {
-                out[path + "/"] = kind
-                out.merge(try tree(fs, a.id, path + "/")) { x, _ in x }
-            } else if a.isSymlink {
-                out[path] = kind + " -> " + String(decoding: try fs.readlink(a.id), as: UTF8.self)
-            } else {
-                let bytes = try fs.readFile(a.id)
-                let text =
-                    bytes.count < 100
-                    ? String(decoding: bytes, as: UTF8.self) : "\(bytes.count) bytes \(bytes.hashValue)"
-                out[path] = kind + " " + text + " links \(a.nlink)"
-            }
-        }
-        return out
-    }
-
     private func removeTree(_ fs: FileSystem, parent: InodeID, _ n: String) throws {
         let a = try fs.lookup(parent: parent, name: name(n))
         if a.isDirectory {
@@ -59,7 +36,7 @@ import Testing
     @Test func restoringADeletedTreeBringsBackEveryFileWithItsHistory() throws {
         let t = try TemporaryStore()
         let d = try populate(t)
-        let before = try tree(t.fs, d)
+        let before = try t.fs.describeTree(d)
         let historyBefore = try t.fs.history(of: "proj/src/main.c", in: t.workspace)
         let seq = try t.fs.currentSeq()
         try removeTree(t.fs, parent: t.root, "proj")
@@ -68,7 +45,7 @@ import Testing
         let (summary, changes) = try t.fs.restore("proj", in: t.workspace, from: .at("@\(seq)"), caller: .tester)
         let restored = try t.fs.lookup(parent: t.root, name: name("proj"))
         #expect(restored.id == d, "the directory's inode has its name back")
-        #expect(try tree(t.fs, restored.id) == before)
+        #expect(try t.fs.describeTree(restored.id) == before)
         #expect(summary.restored == 7 && summary.removed == 0 && summary.bytes > 3 << 20)
         #expect(changes.contains(.entry(parent: t.root, name: name("proj"))))
         let historyAfter = try t.fs.history(of: "proj/src/main.c", in: t.workspace)
@@ -107,7 +84,7 @@ import Testing
     @Test func rollbackToASnapshotTakesASafetySnapshotAndIsUndoable() throws {
         let t = try TemporaryStore()
         let d = try populate(t)
-        let good = try tree(t.fs, t.root)
+        let good = try t.fs.describeTree(t.root)
         let snapshot = try t.fs.createSnapshot(of: t.workspace, name: "good", caller: .tester)
         #expect(throws: FSError.self) { try t.fs.createSnapshot(of: t.workspace, name: "good", caller: .tester) }
         #expect(throws: FSError.self) { try t.fs.createSnapshot(of: t.workspace, name: "a/b", caller: .tester) }
@@ -118,12 +95,12 @@ import Testing
             parent: d, name: name("src"), newParent: t.root, newName: name("moved"), options: [], caller: .tester)
         try t.fs.unlink(parent: d, name: name("latest"), caller: .tester)
         try t.fs.writeFile(t.root, "junk", name("junk"))
-        let bad = try tree(t.fs, t.root)
+        let bad = try t.fs.describeTree(t.root)
 
         let (result, _) = try t.fs.perform(.rollback(workspace: "default", source: .snapshot("good")), caller: .tester)
         let summary = try #require(result.restore)
         #expect(summary.sourceSeq == snapshot.seq)
-        let restored = try tree(t.fs, t.root)
+        let restored = try t.fs.describeTree(t.root)
         #expect(
             restored == good,
             "\(restored.filter { good[$0.key] != $0.value }) \(good.filter { restored[$0.key] != $0.value })")
@@ -133,7 +110,7 @@ import Testing
         #expect(try t.fs.snapshots(of: t.workspace).map(\.name) == ["good", safety])
 
         _ = try t.fs.perform(.rollback(workspace: "default", source: .snapshot(safety)), caller: .tester)
-        #expect(try tree(t.fs, t.root) == bad, "the rollback is undone")
+        #expect(try t.fs.describeTree(t.root) == bad, "the rollback is undone")
         #expect(try t.store.check().isEmpty)
 
         _ = try t.fs.deleteSnapshot(of: t.workspace, name: "good", caller: .tester)

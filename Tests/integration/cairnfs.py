@@ -43,7 +43,10 @@ def run(*args, check=True, env=None, **kw):
 class CairnMount:
     """A store in a temporary directory, mounted by its own daemon process."""
 
-    def __init__(self, workspace="default", options=(), store=None, base=None):
+    def __init__(self, workspace="default", options=(), store=None, base=None, joins=False):
+        """`joins`: another mount of the same store runs, so unmounting this one leaves the
+        daemon running."""
+        self.joins = joins
         self.base = base or tempfile.mkdtemp(prefix="cairn-it-")
         self.store = store or os.path.join(self.base, "store")
         self.path = os.path.join(self.base, "mnt")
@@ -73,7 +76,8 @@ class CairnMount:
         result = self.cairn("unmount", self.path, check=False)
         if result.returncode != 0:
             self.detach()
-        self._wait_daemon_gone()
+        if not self.joins:
+            self._wait_daemon_gone()
         _live.discard(self)
 
     def kill9(self, before_detach=None, pid=None):

@@ -21,6 +21,7 @@ extension FileSystem {
 
     public func lookup(parent: InodeID, name: [UInt8]) throws(FSError) -> InodeAttributes {
         guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
+        try ensureEntries(parent)
         guard let found = try store.read({ db in try NamespaceQueries.lookup(db, parent: parent, name: name) }) else {
             throw FSError.notFound
         }
@@ -36,7 +37,8 @@ extension FileSystem {
 
     /// Lists live entries of a directory after `cookie` (0 = from the start), at most `limit`.
     public func list(directory: InodeID, after cookie: Int64, limit: Int) throws(FSError) -> [DirectoryEntry] {
-        try store.read { db in
+        try ensureEntries(directory)
+        return try store.read { db in
             let dir = try NamespaceQueries.requireInode(db, directory)
             guard dir.isDirectory else { throw FSError.notDirectory }
             return try NamespaceQueries.listing(db, parent: directory, afterCookie: cookie, limit: limit)
@@ -53,6 +55,7 @@ extension FileSystem {
         parent: InodeID, name: [UInt8], mode: UInt32, rdev: UInt64 = 0, target: [UInt8]? = nil, caller: Caller
     ) throws(FSError) -> InodeAttributes {
         try Self.validate(name: name)
+        try ensureEntries(parent)
         let isDirectory = mode & S_IFMT == S_IFDIR
         return try store.write(.deferred) { db in
             guard let (parentAttrs, workspace) = try NamespaceQueries.inodeAndWorkspace(db, parent) else {
@@ -134,6 +137,7 @@ extension FileSystem {
 
     private func removeEntry(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError) {
         guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
+        try ensureEntries(parent)
         try store.usingReserve { () throws(FSError) in
             try removeEntryTransaction(parent: parent, name: name, directory: directory, caller: caller)
         }
@@ -151,6 +155,7 @@ extension FileSystem {
             if parent == 1 { throw FSError.notPermitted }
             if directory {
                 guard attrs.isDirectory else { throw FSError.notDirectory }
+                try copyEntries(db, attrs.id)
                 if try NamespaceQueries.hasLiveChildren(db, attrs.id) { throw FSError.notEmpty }
             } else if attrs.isDirectory {
                 throw FSError.isDirectory
@@ -168,6 +173,7 @@ extension FileSystem {
         -> InodeAttributes
     {
         try Self.validate(name: newName)
+        try ensureEntries(newParent)
         try commitIfModified(inode, cause: "link", actor: caller.actor)
         return try store.write(.deferred) { db in
             let attrs = try NamespaceQueries.requireInode(db, inode)
@@ -204,6 +210,7 @@ extension FileSystem {
         if options.contains(.noReplace) && options.contains(.exchange) {
             throw FSError.invalidArgument("RENAME_NOREPLACE and RENAME_EXCHANGE together")
         }
+        try ensureEntries(parent, newParent)
         // Content written under the old name is committed before the name changes, so
         // write-temp-then-rename never publishes a name whose bytes are not yet a version.
         let moving = try store.read { db in
@@ -260,6 +267,7 @@ extension FileSystem {
             if let (_, dstAttrs) = dst {
                 if src.isDirectory {
                     guard dstAttrs.isDirectory else { throw FSError.notDirectory }
+                    try copyEntries(db, dstAttrs.id)
                     if try NamespaceQueries.hasLiveChildren(db, dstAttrs.id) { throw FSError.notEmpty }
                 } else if dstAttrs.isDirectory {
                     throw FSError.isDirectory

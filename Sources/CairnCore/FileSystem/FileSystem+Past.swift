@@ -41,6 +41,7 @@ extension FileSystem {
     }
 
     public func pastLookup(parent: InodeID, name: [UInt8], at seq: Int64) throws(FSError) -> InodeAttributes {
+        try ensureEntries(parent)  // a fork's entries are dated from the fork once copied in
         guard let inode = try store.read({ db in try PastQueries.lookup(db, parent: parent, name: name, at: seq) })
         else { throw FSError.notFound }
         return try pastAttributes(inode, at: seq)
@@ -49,7 +50,8 @@ extension FileSystem {
     public func pastListing(parent: InodeID, at seq: Int64, afterCookie: Int64, limit: Int) throws(FSError)
         -> [DirectoryEntry]
     {
-        try store.read { db in
+        try ensureEntries(parent)
+        return try store.read { db in
             try PastQueries.listing(db, parent: parent, at: seq, afterCookie: afterCookie, limit: limit)
         }.map {
             DirectoryEntry(cookie: $0.cookie, name: $0.name, attributes: Self.attributes(of: $0.version, rdev: $0.rdev))

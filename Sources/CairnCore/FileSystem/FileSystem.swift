@@ -23,6 +23,8 @@ public final class FileSystem: Sendable {
     private let table = Mutex(Table())
     /// Inodes that carry `security.capability`: the kernel asks for it before every write.
     let capabilityHolders: Mutex<Set<InodeID>>
+    /// Directories of forks whose entries are still their parent's (see `ensureEntries`).
+    let pendingDirectories: Mutex<Set<InodeID>>
 
     struct Handle {
         var inode: InodeID
@@ -43,8 +45,11 @@ public final class FileSystem: Sendable {
         self.store = store
         self.content = ContentStore(store: store)
         self.checkpointInterval = Int64(checkpointInterval * 1e9)
-        let holders = try store.read { db in try XattrQueries.inodesWith(db, name: Self.capabilityName) }
+        let (holders, pending) = try store.read { db in
+            (try XattrQueries.inodesWith(db, name: Self.capabilityName), try ForkQueries.allPending(db))
+        }
         capabilityHolders = Mutex(Set(holders))
+        pendingDirectories = Mutex(Set(pending))
         try store.staging.removeLeftovers()
         store.ensureReserve()
     }
@@ -55,6 +60,7 @@ public final class FileSystem: Sendable {
         self.content = ContentStore(store: store)
         self.checkpointInterval = 0
         capabilityHolders = Mutex([])
+        pendingDirectories = Mutex([])
     }
 
     static let capabilityName = Array("security.capability".utf8)

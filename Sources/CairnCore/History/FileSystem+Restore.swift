@@ -38,6 +38,7 @@ extension FileSystem {
             for name in names.dropLast() {
                 walked.append(name)
                 past = try past.flatMap { try PastQueries.lookup(db, parent: $0, name: name, at: seq) }
+                try self.copyEntries(db, live)
                 if let (_, attrs) = try NamespaceQueries.lookup(db, parent: live, name: name) {
                     guard attrs.isDirectory else {
                         throw FSError.invalidArgument(

@@ -61,6 +61,7 @@ final class Restorer {
             throw FSError.io("inode \(past) of the history is missing; run `cairn fsck`")
         }
         let target = kind == S_IFLNK ? try NamespaceQueries.target(db, past) : nil
+        try fs.copyEntries(db, parent)
         let inode: InodeID
         if let (dentry, live) = try NamespaceQueries.lookup(db, parent: parent, name: name),
             live.mode & S_IFMT == kind, live.rdev == pastNode.rdev,
@@ -88,6 +89,7 @@ final class Restorer {
     /// entries added since are removed first (so an inode renamed away can take its old name
     /// back), then each old entry is restored.
     func restoreEntries(of past: InodeID, into directory: InodeID) throws {
+        try fs.copyEntries(db, directory)
         let then = try PastQueries.listing(db, parent: past, at: seq, afterCookie: 0, limit: Int.max)
         let names = Set(then.map(\.name))
         for entry in try NamespaceQueries.listing(db, parent: directory, afterCookie: 0, limit: Int.max)
@@ -216,6 +218,7 @@ final class Restorer {
     func remove(parent: InodeID, name: [UInt8]) throws {
         guard let (dentry, attrs) = try NamespaceQueries.lookup(db, parent: parent, name: name) else { return }
         if attrs.isDirectory {
+            try fs.copyEntries(db, attrs.id)
             for entry in try NamespaceQueries.listing(db, parent: attrs.id, afterCookie: 0, limit: Int.max) {
                 try remove(parent: attrs.id, name: entry.name)
             }

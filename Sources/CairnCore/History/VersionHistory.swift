@@ -59,7 +59,8 @@ extension FileSystem {
     /// The versions of the name `name` in the directory `parent`, newest first (empty: the name
     /// never held anything).
     public func history(parent: InodeID, name: [UInt8]) throws(FSError) -> [VersionRecord] {
-        try store.read { db -> [VersionRecord] in
+        try ensureEntries(parent)
+        return try store.read { db -> [VersionRecord] in
             var seen = Set<Int64>()
             var out: [VersionRecord] = []
             for binding in try HistoryQueries.bindings(db, parent: parent, name: name) {

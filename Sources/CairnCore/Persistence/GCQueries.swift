@@ -90,7 +90,10 @@ enum GCQueries {
         try db.value(Int.self, "SELECT 1 FROM blobs WHERE digest = ?", [Data(digest.bytes)]) != nil
     }
 
-    static func snapshotSeqs(_ db: Connection, workspace: Int64) throws -> [Int64] {
-        try db.values(Int64.self, "SELECT seq FROM snapshots WHERE workspace = ? ORDER BY seq", [workspace])
+    /// The seqs whose state must stay readable: the workspace's snapshots, and the base seqs of
+    /// its forks (whose directories copy their entries from it lazily).
+    static func pinnedSeqs(_ db: Connection, workspace: Int64) throws -> [Int64] {
+        (try db.values(Int64.self, "SELECT seq FROM snapshots WHERE workspace = ?", [workspace])
+            + (try ForkQueries.baseSeqs(db, parent: workspace))).sorted()
     }
 }

@@ -143,6 +143,28 @@ enum Schema {
                     CREATE INDEX versions_by_manifest ON versions(manifest);
                     """)
         }
+        migrator.registerMigration("v4-forks") { db in
+            try db.execute(
+                sql: """
+                    -- A fork records its parent and the parent's seq it starts from.
+                    ALTER TABLE workspaces ADD COLUMN parent INTEGER REFERENCES workspaces(id);
+                    ALTER TABLE workspaces ADD COLUMN base_seq INTEGER;
+                    -- A directory of a fork whose entries are still those of `origin` (an inode of
+                    -- the parent) at `origin_seq`: they are copied in at its first use.
+                    ALTER TABLE inodes ADD COLUMN origin INTEGER;
+                    ALTER TABLE inodes ADD COLUMN origin_seq INTEGER;
+                    ALTER TABLE inodes ADD COLUMN pending_entries INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX inodes_pending ON inodes(id) WHERE pending_entries = 1;
+                    -- The inode a fork made of each parent inode it copied (hard links stay links).
+                    CREATE TABLE fork_origins (
+                        workspace INTEGER NOT NULL,
+                        origin INTEGER NOT NULL,
+                        inode INTEGER NOT NULL,
+                        PRIMARY KEY (workspace, origin)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX fork_origins_by_inode ON fork_origins(inode);
+                    """)
+        }
         return migrator
     }
 }

@@ -65,7 +65,7 @@ extension FileSystem {
             progress(GCProgress(phase: "retention", done: i, total: spaces.count))
             let (policy, pinned, rows) = try store.readCommitted { db in
                 (
-                    try GCQueries.retention(db, workspace: ws.id), try GCQueries.snapshotSeqs(db, workspace: ws.id),
+                    try GCQueries.retention(db, workspace: ws.id), try GCQueries.pinnedSeqs(db, workspace: ws.id),
                     try GCQueries.fileVersions(db, workspace: ws.id)
                 )
             }

@@ -5,7 +5,9 @@ import Foundation
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the store's size, chunks, deduplication, versions and mounts.")
+        abstract:
+            "Show the store's size, chunks, deduplication, versions, each workspace's private and shared bytes, and mounts."
+    )
 
     @OptionGroup var storeOptions: StoreOptions
     @Flag(help: "Print the result as JSON.") var json = false
@@ -14,6 +16,7 @@ struct Status: ParsableCommand {
         var store: String
         var uuid: String
         var statistics: StoreStatistics
+        var workspaces: [WorkspaceUsage]
         var daemon: DaemonStatus?
     }
 
@@ -22,9 +25,13 @@ struct Status: ParsableCommand {
             let store = try storeOptions.openReadOnly()
             defer { store.close() }
             let stats = try store.statistics()
+            let usage = try FileSystem(readOnly: store).usage()
             let daemon = DaemonClient.send(ControlRequest(op: .status), storePath: storeOptions.path)?.status
             if json {
-                try printJSON(Report(store: store.path, uuid: store.identifier, statistics: stats, daemon: daemon))
+                try printJSON(
+                    Report(
+                        store: store.path, uuid: store.identifier, statistics: stats, workspaces: usage, daemon: daemon)
+                )
                 return
             }
             print("store      \(store.path) (id \(store.identifier))")
@@ -38,6 +45,15 @@ struct Status: ParsableCommand {
             print(
                 "dedup      \(String(format: "%.2f", stats.dedupRatio))x (bytes named by all versions / bytes stored)")
             print("database   \(bytes(stats.databaseBytes))")
+            for u in usage {
+                var line =
+                    "workspace  \(u.workspace): \(u.files) files, \(bytes(u.privateBytes)) private, \(bytes(u.sharedBytes)) shared"
+                if let parent = u.parent, let base = u.baseSeq { line += "; fork of \(parent) at @\(base)" }
+                if u.pendingDirectories > 0 {
+                    line += " (\(u.pendingDirectories) directories not opened since, still shared)"
+                }
+                print(line)
+            }
             if let daemon {
                 print("daemon     pid \(daemon.pid), \(daemon.openHandles) open handles")
                 for m in daemon.mounts { print("mount      \(m.mountpoint) -> \(m.workspace ?? "(all workspaces)")") }
@@ -47,14 +63,5 @@ struct Status: ParsableCommand {
         }
     }
 
-    private func bytes(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var v = Double(n)
-        var u = 0
-        while v >= 1024 && u < units.count - 1 {
-            v /= 1024
-            u += 1
-        }
-        return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
-    }
+    private func bytes(_ n: Int64) -> String { formatBytes(n) }
 }

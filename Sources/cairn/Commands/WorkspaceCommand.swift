@@ -7,7 +7,7 @@ import Glibc
 struct WorkspaceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workspace", abstract: "Create and list workspaces; show or set their retention of history.",
-        subcommands: [Create.self, List.self, Retention.self])
+        subcommands: [Create.self, List.self, Fork.self, Retention.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a workspace owned by you.")
@@ -46,6 +46,35 @@ struct WorkspaceCommand: ParsableCommand {
                 } else {
                     for r in rows { print("\(r.name)\towner uid \(r.owner_uid)\tcreated \(r.created)") }
                 }
+            }
+        }
+    }
+
+    struct Fork: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a new workspace that starts as another one is now, or was at a point in time.",
+            discussion: """
+                Copy-on-write: nothing is copied when the fork is made (it takes the same time
+                whatever the workspace's size); each directory takes its entries from the parent
+                when first used, and file contents stay shared until rewritten. Later changes on
+                either side never show in the other. `cairn status` shows each workspace's private
+                and shared bytes.
+                """)
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The workspace to fork.") var source: String
+        @Argument(help: "The new workspace's name.") var name: String
+        @Option(
+            parsing: .unconditional, help: "Fork the state at this point: @SEQ, an ISO-8601 time, or -30m, -2h, -3d.")
+        var at: String?
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() throws {
+            try reporting {
+                let result = try storeOptions.perform(.fork(source: source, name: name, at: at))
+                if json { return try printJSON(["workspace": result.workspace ?? name, "parent": source]) }
+                print(
+                    "forked '\(source)'\(at.map { " as of \($0)" } ?? "") as '\(name)'; mount it with `cairn mount DIR --workspace \(name)`"
+                )
             }
         }
     }

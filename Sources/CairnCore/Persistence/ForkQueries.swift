@@ -1,0 +1,69 @@
+import Foundation
+
+/// The SQL of forks: workspaces that start as another's state at a seq, copied lazily.
+enum ForkQueries {
+    static func setParent(_ db: Connection, workspace: Int64, parent: Int64, baseSeq: Int64) throws {
+        try db.run("UPDATE workspaces SET parent = ?, base_seq = ? WHERE id = ?", [parent, baseSeq, workspace])
+    }
+
+    /// The parent and base seq of a fork (nil: not a fork).
+    static func parent(_ db: Connection, workspace: Int64) throws -> (parent: Int64, baseSeq: Int64)? {
+        try db.row("SELECT parent, base_seq FROM workspaces WHERE id = ? AND parent IS NOT NULL", [workspace])
+            .map { ($0[0], $0[1]) }
+    }
+
+    /// The base seqs of the forks of `workspace`: its state there must stay readable.
+    static func baseSeqs(_ db: Connection, parent workspace: Int64) throws -> [Int64] {
+        try db.values(Int64.self, "SELECT base_seq FROM workspaces WHERE parent = ?", [workspace])
+    }
+
+    static func markPending(_ db: Connection, directory: InodeID, origin: InodeID, seq: Int64) throws {
+        try db.run(
+            "UPDATE inodes SET origin = ?, origin_seq = ?, pending_entries = 1 WHERE id = ?", [origin, seq, directory])
+    }
+
+    /// The origin and seq of a directory whose entries are not copied yet.
+    static func pending(_ db: Connection, directory: InodeID) throws -> (origin: InodeID, seq: Int64)? {
+        try db.row("SELECT origin, origin_seq FROM inodes WHERE id = ? AND pending_entries = 1", [directory])
+            .map { ($0[0], $0[1]) }
+    }
+
+    static func allPending(_ db: Connection) throws -> [InodeID] {
+        try db.values(InodeID.self, "SELECT id FROM inodes WHERE pending_entries = 1")
+    }
+
+    static func clearPending(_ db: Connection, directory: InodeID) throws {
+        try db.run("UPDATE inodes SET pending_entries = 0 WHERE id = ?", [directory])
+    }
+
+    static func copy(_ db: Connection, workspace: Int64, origin: InodeID) throws -> InodeID? {
+        try db.value(
+            InodeID.self, "SELECT inode FROM fork_origins WHERE workspace = ? AND origin = ?", [workspace, origin])
+    }
+
+    static func recordCopy(_ db: Connection, workspace: Int64, origin: InodeID, inode: InodeID) throws {
+        try db.run("INSERT INTO fork_origins(workspace, origin, inode) VALUES (?, ?, ?)", [workspace, origin, inode])
+    }
+
+    /// Subdirectories `directory` had at `seq` (for its link count).
+    static func subdirectories(_ db: Connection, of directory: InodeID, at seq: Int64) throws -> Int64 {
+        try db.value(
+            Int64.self,
+            """
+            SELECT count(*) FROM dentries d JOIN inodes i ON i.id = d.inode
+            WHERE d.parent = ? AND \(PastQueries.liveAt) AND (i.mode & 61440) = 16384
+            """, [directory, seq, seq]) ?? 0
+    }
+
+    /// The names `inode` had at `seq` (its link count then).
+    static func names(_ db: Connection, of inode: InodeID, at seq: Int64) throws -> Int64 {
+        try db.value(
+            Int64.self, "SELECT count(*) FROM dentries WHERE inode = ? AND \(PastQueries.liveAt)", [inode, seq, seq])
+            ?? 1
+    }
+
+    /// The seq a fork was made at: its root's first version.
+    static func forkSeq(_ db: Connection, root: InodeID) throws -> Int64 {
+        try db.value(Int64.self, "SELECT min(seq) FROM versions WHERE inode = ?", [root]) ?? 0
+    }
+}
