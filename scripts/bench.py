@@ -82,6 +82,79 @@ def run(cmd, **kw):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
 
 
+def median_ms(fn, runs=5):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return sorted(times)[len(times) // 2]
+
+
+def history_bench(cairn, base, quick):
+    """Issue figures for history: snapshot and fork time as the workspace grows, listing a
+    directory of the past against the live one, and `cairn log` of a file with many versions."""
+    store, mnt = os.path.join(base, "hstore"), os.path.join(base, "hmnt")
+    os.makedirs(mnt)
+    env = dict(os.environ, CAIRN_STORE=store)
+    run([cairn, "init"], env=env)
+    run([cairn, "mount", mnt], env=env)
+    out = {"sizes": []}
+    try:
+        files = 0
+        for size in ([1000, 10000] if quick else [1000, 10000, 100000]):
+            while files < size:
+                d = os.path.join(mnt, "tree", str(files // 1000))
+                os.makedirs(d, exist_ok=True)
+                with open(os.path.join(d, f"f{files}"), "wb") as f:
+                    f.write(b"z" * 64)
+                files += 1
+            snap = median_ms(lambda: run([cairn, "snapshot", "create", "default", f"s{size}-{time.monotonic_ns()}"], env=env))
+            fork = median_ms(lambda: run([cairn, "workspace", "fork", "default", f"f{size}-{time.monotonic_ns()}"], env=env))
+            # What any command costs before it does anything: start the process, parse, exit.
+            noop = median_ms(lambda: run([cairn, "--help"]))
+            out["sizes"].append({"files": size, "snapshot_ms": snap, "fork_ms": fork, "cli_start_ms": noop})
+        # One directory of 10k entries, live and as it was at a snapshot (nothing changed since).
+        flat = os.path.join(mnt, "flat")
+        os.makedirs(flat)
+        for i in range(2000 if quick else 10000):
+            with open(os.path.join(flat, f"e{i}"), "wb") as f:
+                f.write(b"e")
+        run([cairn, "snapshot", "create", "default", "flat"], env=env)
+
+        def list_dir(path):
+            with os.scandir(path) as it:
+                for entry in it:
+                    entry.stat(follow_symlinks=False)
+
+        out["list_live_ms"] = timed(lambda: list_dir(flat)) * 1000
+        out["list_past_ms"] = timed(lambda: list_dir(os.path.join(mnt, ".cairn", "snapshots", "flat", "flat"))) * 1000
+        # A file with 10,000 versions.
+        path = os.path.join(mnt, "often.txt")
+        n_versions = 1000 if quick else 10000
+        for i in range(n_versions):
+            with open(path, "w") as f:
+                f.write(f"version {i}\n")
+        out["versions"] = n_versions
+        out["log_default_ms"] = median_ms(lambda: run([cairn, "log", path], env=env))
+        out["log_all_json_ms"] = median_ms(lambda: run([cairn, "log", path, "--json", "--limit", str(2 * n_versions)], env=env))
+    finally:
+        subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+    return out
+
+
+def print_history(h):
+    print()
+    print(f"{'history':44} {'files':>12} {'snapshot ms':>12} {'fork ms':>12} {'CLI start ms':>12}")
+    for row in h["sizes"]:
+        print(f"{'snapshot create / workspace fork (CLI)':44} {row['files']:12d} {row['snapshot_ms']:12.1f} {row['fork_ms']:12.1f} {row['cli_start_ms']:12.1f}")
+    first, last = h["sizes"][0], h["sizes"][-1]
+    print(f"growth from {first['files']} to {last['files']} files: snapshot {last['snapshot_ms'] / first['snapshot_ms']:.2f}x, fork {last['fork_ms'] / first['fork_ms']:.2f}x")
+    ratio = h["list_past_ms"] / h["list_live_ms"]
+    print(f"list + stat a directory: live {h['list_live_ms']:.1f} ms, .cairn/snapshots view {h['list_past_ms']:.1f} ms ({ratio:.2f}x)")
+    print(f"cairn log of a file with {h['versions']} versions: {h['log_default_ms']:.1f} ms (newest 50), {h['log_all_json_ms']:.1f} ms (all, --json)")
+
+
 class Target:
     def __init__(self, name, path):
         self.name, self.path = name, path
@@ -93,7 +166,19 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
+    ap.add_argument("--history-only", action="store_true", help="only the history figures")
     args = ap.parse_args()
+    if args.history_only:
+        base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
+        try:
+            h = history_bench(args.cairn, base, args.quick)
+            print_history(h)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"history": h}, f, indent=2)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return
 
     seq_size = (128 if args.quick else 1024) * MiB
     rand_size = (64 if args.quick else 256) * MiB
@@ -184,6 +269,8 @@ def main():
         print(f"{label:44} {p:12.1f} {c:12.1f} {ratio:11.2f}{suffix}")
     print(f"4 KiB rewrite in the middle of a {seq_size // MiB} MiB file stored {cairn_r['rewrite_4k_new_chunk_bytes']} new chunk bytes")
     print(f"creating {n_many} files worked: {cairn_r['create_50k_ok']}")
+    results["history"] = history_bench(args.cairn, base, args.quick)
+    print_history(results["history"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

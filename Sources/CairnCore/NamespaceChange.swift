@@ -5,4 +5,6 @@ public enum NamespaceChange: Sendable, Hashable {
     case entry(parent: InodeID, name: [UInt8])
     /// An inode's attributes or content changed.
     case inode(InodeID)
+    /// A snapshot of the workspace whose root is `root` was taken or deleted.
+    case snapshot(root: InodeID, name: [UInt8])
 }

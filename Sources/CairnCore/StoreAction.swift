@@ -48,10 +48,12 @@ extension FileSystem {
             let ws = try store.workspace(named: workspace)
             result.workspace = ws.name
             result.snapshot = try createSnapshot(of: ws, name: name, caller: caller)
+            changes.insert(.snapshot(root: ws.root, name: Array(name.utf8)))
         case .deleteSnapshot(let workspace, let name):
             let ws = try store.workspace(named: workspace)
             result.workspace = ws.name
             result.snapshot = try deleteSnapshot(of: ws, name: name, caller: caller)
+            changes.insert(.snapshot(root: ws.root, name: Array(name.utf8)))
         case .restore(let workspace, let path, let source):
             let ws = try store.workspace(named: workspace)
             result.workspace = ws.name

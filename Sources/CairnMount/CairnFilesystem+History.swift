@@ -33,8 +33,7 @@ extension CairnFilesystem {
                 guard let text = String(validating: name, as: UTF8.self),
                     let snapshot = try fs.snapshot(of: fs.store.workspace(root: root), named: text)
                 else { throw FSError.notFound }
-                // A snapshot can be deleted (or a new one take the name) at any time.
-                timeout = 0
+                // Taking or deleting a snapshot drops this entry from every mount's cache.
                 child = .past(seq: snapshot.seq, inode: root)
             case .at?:
                 guard let text = String(validating: name, as: UTF8.self), let point = try? PointInTime(text) else {
@@ -137,7 +136,13 @@ extension CairnFilesystem {
             guard let node = history.node(ino) else { throw FSError.notFound }
             guard try historyAttributes(node).isDirectory else { throw FSError.notDirectory }
             try mayReadToday(node, req)
-            req.reply(open: OpenReply(handle: 0))
+            guard case .past(let seq, let inode) = node else {
+                req.reply(open: OpenReply(handle: 0))
+                return
+            }
+            let handle = history.open(
+                listing: try fs.pastListing(parent: inode, at: seq, afterCookie: 0, limit: Int.max))
+            if !req.reply(open: OpenReply(handle: handle)) { history.release(handle) }
         } catch {
             req.reply(error: error.errno)
         }
@@ -145,7 +150,9 @@ extension CairnFilesystem {
 
     /// `.cairn` lists `at`; `at` lists nothing (any point in time is a name in it); a past
     /// directory lists its entries of then.
-    func historyList(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, plus: Bool) {
+    func historyList(
+        _ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, plus: Bool, handle: UInt64
+    ) {
         let node: HistoryNodes.Node
         let dir: InodeAttributes
         do throws(FSError) {
@@ -188,7 +195,7 @@ extension CairnFilesystem {
                 return req.reply(error: error.errno)
             }
             list(
-                req, directory: dir, node: ino, size: size, offset: offset, plus: plus, entryTimeout: 0,
+                req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
                 entries: { cookie, limit throws(FSError) in
                     var batch: [DirectoryEntry] = []
                     for s in snapshots.values.filter({ $0.id > cookie }).sorted(by: { $0.id < $1.id }).prefix(limit) {
@@ -206,7 +213,17 @@ extension CairnFilesystem {
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
                 entries: { cookie, limit throws(FSError) in
-                    try self.fs.pastListing(parent: inode, at: seq, afterCookie: cookie, limit: limit)
+                    guard let all = self.history.listing(ofHandle: handle) else {
+                        return try self.fs.pastListing(parent: inode, at: seq, afterCookie: cookie, limit: limit)
+                    }
+                    // Sorted by cookie: the batch starts after the first entry past `cookie`.
+                    var low = 0
+                    var high = all.count
+                    while low < high {
+                        let mid = (low + high) / 2
+                        if all[mid].cookie <= cookie { low = mid + 1 } else { high = mid }
+                    }
+                    return Array(all[low..<min(all.count, low + limit)])
                 },
                 nodeOf: { e throws(FSError) in try self.history.id(.past(seq: seq, inode: e.attributes.id)) })
         }

@@ -25,8 +25,7 @@ extension CairnFilesystem {
     /// `0007_2026-11-26T10-00-00Z_agentA` (UTC; '/' in an actor becomes '_').
     static func versionFileName(number: Int, width: Int, _ v: VersionRecord) -> [UInt8] {
         let digits = String(number)
-        let time = Date(timeIntervalSince1970: Double(v.time.nanoseconds / 1_000_000_000))
-        let stamp = ISO8601DateFormatter().string(from: time).replacingOccurrences(of: ":", with: "-")
+        let stamp = v.time.iso8601(milliseconds: false, timeSeparator: "-")
         let actor = v.actor.map { $0 == "/" || $0 == "\0" ? "_" : $0 }
         let text =
             String(repeating: "0", count: max(0, width - digits.count)) + digits + "_" + stamp + "_" + String(actor)

@@ -392,15 +392,24 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func readdir(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, info: FileInfo) {
-        listDirectory(req, ino: ino, size: size, offset: offset, plus: false)
+        listDirectory(req, ino: ino, size: size, offset: offset, plus: false, handle: info.handle)
     }
 
     func readdirplus(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, info: FileInfo) {
-        listDirectory(req, ino: ino, size: size, offset: offset, plus: true)
+        listDirectory(req, ino: ino, size: size, offset: offset, plus: true, handle: info.handle)
     }
 
-    private func listDirectory(_ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, plus: Bool) {
-        if HistoryNodes.contains(ino) { return historyList(req, ino: ino, size: size, offset: offset, plus: plus) }
+    func releasedir(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
+        if HistoryNodes.contains(ino) { history.release(info.handle) }
+        req.replyOK()
+    }
+
+    private func listDirectory(
+        _ req: consuming FuseRequest, ino: InodeNumber, size: Int, offset: Int64, plus: Bool, handle: UInt64
+    ) {
+        if HistoryNodes.contains(ino) {
+            return historyList(req, ino: ino, size: size, offset: offset, plus: plus, handle: handle)
+        }
         let dir: InodeAttributes
         do throws(FSError) {
             dir = try fs.getattr(inode(ino))
@@ -428,20 +437,16 @@ final class CairnFilesystem: FuseOperations {
         do throws(FSError) {
             guard directory.isDirectory else { throw FSError.notDirectory }
             var full = false
-            if offset < 1 { full = !add(&buffer, [UInt8(ascii: ".")], directory, node, 1, plus: plus, timeout: ttl) }
+            if offset < 1 { full = !add(&buffer, [UInt8(ascii: ".")], directory, node, 1, plus: plus) }
             if !full && offset < 2 {
-                full = !add(
-                    &buffer, [UInt8(ascii: "."), UInt8(ascii: ".")], directory, node, 2, plus: plus, timeout: ttl)
+                full = !add(&buffer, [UInt8(ascii: "."), UInt8(ascii: ".")], directory, node, 2, plus: plus)
             }
             var cookie = offset > 2 ? offset - 2 : 0
             while !full {
                 let batch = try entries(cookie, max(16, size / 64))
                 if batch.isEmpty { break }
                 for e in batch {
-                    let added = add(
-                        &buffer, e.name, e.attributes, try nodeOf(e), e.cookie + 2, plus: plus,
-                        timeout: entryTimeout ?? ttl)
-                    if !added {
+                    if !add(&buffer, e.name, e.attributes, try nodeOf(e), e.cookie + 2, plus: plus) {
                         full = true
                         break
                     }
@@ -456,10 +461,10 @@ final class CairnFilesystem: FuseOperations {
 
     private func add(
         _ buffer: inout DirectoryBuffer, _ name: [UInt8], _ a: InodeAttributes, _ id: InodeNumber, _ next: Int64,
-        plus: Bool, timeout: Double
+        plus: Bool
     ) -> Bool {
         plus
-            ? buffer.addPlus(name: name, entry: entry(a, node: id, timeout: timeout), nextOffset: next)
+            ? buffer.addPlus(name: name, entry: entry(a, node: id), nextOffset: next)
             : buffer.add(name: name, ino: id, mode: a.mode, nextOffset: next)
     }
 

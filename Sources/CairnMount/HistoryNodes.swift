@@ -47,6 +47,10 @@ final class HistoryNodes: Sendable {
         var names: [(parent: InodeID, name: [UInt8])] = []
         var nameNumbers: [[UInt8]: [InodeID: Int]] = [:]
         var handles: [UInt64: VersionRecord] = [:]
+        /// A past directory's entries, read once at opendir (a listing is served in many small
+        /// batches; finding each batch's place again in the database would cost the whole
+        /// directory every time).
+        var listings: [UInt64: [DirectoryEntry]] = [:]
         var nextHandle = HistoryNodes.firstHandle
     }
 
@@ -127,5 +131,21 @@ final class HistoryNodes: Sendable {
 
     func version(ofHandle handle: UInt64) -> VersionRecord? { state.withLock { $0.handles[handle] } }
 
-    func release(_ handle: UInt64) { _ = state.withLock { $0.handles.removeValue(forKey: handle) } }
+    func open(listing: [DirectoryEntry]) -> UInt64 {
+        state.withLock { s in
+            let handle = s.nextHandle
+            s.nextHandle += 1
+            s.listings[handle] = listing
+            return handle
+        }
+    }
+
+    func listing(ofHandle handle: UInt64) -> [DirectoryEntry]? { state.withLock { $0.listings[handle] } }
+
+    func release(_ handle: UInt64) {
+        state.withLock { s in
+            s.handles.removeValue(forKey: handle)
+            s.listings.removeValue(forKey: handle)
+        }
+    }
 }

@@ -126,12 +126,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-func isoTime(_ t: Timestamp) -> String {
-    let date = Date(timeIntervalSince1970: Double(t.seconds) + Double(t.subsecondNanoseconds) / 1e9)
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: date)
-}
+func isoTime(_ t: Timestamp) -> String { t.iso8601() }
 
 /// Prints rows under a header, each column as wide as its widest cell (the last one unpadded).
 func printTable(_ header: [String], _ rows: [[String]]) {

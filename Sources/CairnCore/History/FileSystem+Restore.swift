@@ -76,7 +76,11 @@ extension FileSystem {
         }
         try reloadOpenFiles(restorer.contentChanged)
         refreshCapabilityHolders(restorer.changes)
-        return (restorer.summary, restorer.changes)
+        var changes = restorer.changes
+        if let name = restorer.summary.safetySnapshot {
+            changes.insert(.snapshot(root: workspace.root, name: Array(name.utf8)))
+        }
+        return (restorer.summary, changes)
     }
 
     /// The seq a restore reads, and the exact version when one was named (of a regular file).
@@ -128,7 +132,7 @@ extension FileSystem {
     }
 
     static func uniqueSnapshotName(_ db: Connection, _ workspace: Workspace, prefix: String) throws -> String {
-        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
+        let stamp = Timestamp.now().iso8601(milliseconds: false, timeSeparator: "-")
         let base = "\(prefix)-\(stamp)"
         var name = base
         var n = 2
