@@ -9,9 +9,16 @@ import Glibc
 /// the past is readable only by those who may read the file today: history never re-opens what
 /// was closed.
 extension CairnFilesystem {
-    /// Whether `name` in `parent` is the `.cairn` directory (in the root of a workspace mount).
-    func isCairnEntry(parent: InodeNumber, name: [UInt8]) -> Bool {
-        parent == 1 && root != 1 && name == HistoryNodes.cairnName
+    /// Whether `name` in `parent` is a `.cairn` directory: in the root of every workspace (the
+    /// mount's root in a workspace mount, each workspace's directory in a mount of them all).
+    func isCairnEntry(parent: InodeNumber, name: [UInt8]) -> Bool { cairnRoot(parent: parent, name: name) != nil }
+
+    /// The workspace root whose `.cairn` `name` in `parent` is.
+    func cairnRoot(parent: InodeNumber, name: [UInt8]) -> InodeID? {
+        guard name == HistoryNodes.cairnName, !HistoryNodes.contains(parent) else { return nil }
+        if root != 1 { return parent == 1 ? root : nil }
+        let dir = inode(parent)
+        return dir != 1 && (try? fs.store.workspace(root: dir)) != nil ? dir : nil
     }
 
     func historyLookup(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
@@ -19,23 +26,25 @@ extension CairnFilesystem {
             var timeout = ttl
             let child: HistoryNodes.Node
             switch history.node(parent) {
-            case nil where isCairnEntry(parent: parent, name: name): child = .cairn
-            case .cairn? where name == Array("at".utf8): child = .at
-            case .cairn? where name == Array("snapshots".utf8): child = .snapshots
-            case .cairn? where name == Array("versions".utf8): child = .mirror(root)
+            case nil:
+                guard let workspaceRoot = cairnRoot(parent: parent, name: name) else { throw FSError.notFound }
+                child = .cairn(root: workspaceRoot)
+            case .cairn(let root)? where name == Array("at".utf8): child = .at(root: root)
+            case .cairn(let root)? where name == Array("snapshots".utf8): child = .snapshots(root: root)
+            case .cairn(let root)? where name == Array("versions".utf8): child = .mirror(root)
             case .mirror(let dir)?: child = try versionsLookup(in: dir, name: name)
             case .fileVersions(let dir, let file)?:
                 guard let version = try versionFiles(dir, file).first(where: { $0.name == name })?.version else {
                     throw FSError.notFound
                 }
                 child = .version(version.id)
-            case .snapshots?:
+            case .snapshots(let root)?:
                 guard let text = String(validating: name, as: UTF8.self),
                     let snapshot = try fs.snapshot(of: fs.store.workspace(root: root), named: text)
                 else { throw FSError.notFound }
                 // Taking or deleting a snapshot drops this entry from every mount's cache.
                 child = .past(seq: snapshot.seq, inode: root)
-            case .at?:
+            case .at(let root)?:
                 guard let text = String(validating: name, as: UTF8.self), let point = try? PointInTime(text) else {
                     throw FSError.notFound
                 }
@@ -59,7 +68,7 @@ extension CairnFilesystem {
 
     func historyAttributes(_ node: HistoryNodes.Node) throws(FSError) -> InodeAttributes {
         switch node {
-        case .cairn, .at, .snapshots:
+        case .cairn(let root), .at(let root), .snapshots(let root):
             var a = try fs.getattr(root)
             a.mode = S_IFDIR | 0o555
             a.nlink = 2
@@ -163,16 +172,16 @@ extension CairnFilesystem {
             return req.reply(error: error.errno)
         }
         switch node {
-        case .cairn:
-            let versions: InodeNumber
+        case .cairn(let root):
+            let children: [(name: String, id: InodeNumber)]
             do throws(FSError) {
-                versions = try history.id(.mirror(root))
+                children = [
+                    ("at", try history.id(.at(root: root))), ("snapshots", try history.id(.snapshots(root: root))),
+                    ("versions", try history.id(.mirror(root))),
+                ]
             } catch {
                 return req.reply(error: error.errno)
             }
-            let children: [(name: String, id: InodeNumber)] = [
-                ("at", HistoryNodes.atID), ("snapshots", HistoryNodes.snapshotsID), ("versions", versions),
-            ]
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
                 entries: { cookie, _ in
@@ -184,8 +193,8 @@ extension CairnFilesystem {
         case .at:
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus, entries: { _, _ in [] },
-                nodeOf: { _ in HistoryNodes.atID })
-        case .snapshots:
+                nodeOf: { _ in ino })
+        case .snapshots(let root):
             // Each entry's cookie is its snapshot's id; the workspace root as it was then.
             let snapshots: [Int64: Snapshot]
             do throws(FSError) {
@@ -199,13 +208,13 @@ extension CairnFilesystem {
                 entries: { cookie, limit throws(FSError) in
                     var batch: [DirectoryEntry] = []
                     for s in snapshots.values.filter({ $0.id > cookie }).sorted(by: { $0.id < $1.id }).prefix(limit) {
-                        let attrs = try self.fs.pastAttributes(self.root, at: s.seq)
+                        let attrs = try self.fs.pastAttributes(root, at: s.seq)
                         batch.append(DirectoryEntry(cookie: s.id, name: Array(s.name.utf8), attributes: attrs))
                     }
                     return batch
                 },
                 nodeOf: { e throws(FSError) in
-                    try self.history.id(.past(seq: snapshots[e.cookie]?.seq ?? 0, inode: self.root))
+                    try self.history.id(.past(seq: snapshots[e.cookie]?.seq ?? 0, inode: root))
                 })
         case .mirror, .fileVersions, .version:
             versionsList(req, node: node, directory: dir, ino: ino, size: size, offset: offset, plus: plus)

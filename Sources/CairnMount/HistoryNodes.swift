@@ -4,18 +4,19 @@ import Synchronization
 
 /// The node ids of `.cairn` and everything under it. They come from a range of their own (from
 /// 2^62; inode ids never get there), so the kernel's caches and the hard-link detection of
-/// `cp -a` and `tar` never mix a view of the past with the live tree. A node of a past tree is
-/// (view, inode), computed, so the same file in the same view always has the same id: bits 40
-/// and up number the view (its seq, in the order views were first used), the low 40 bits are
-/// the inode id.
+/// `cp -a` and `tar` never mix a view of the past with the live tree. Bits 40 to 61 say what a
+/// node is, the low 40 bits which: for a node of a past tree, (view, inode), computed, so the
+/// same file in the same view always has the same id (bits 40 and up number the view: its seq,
+/// in the order views were first used); the top values of bits 40–61 tag the other kinds, whose
+/// low bits hold a workspace root, an inode, a version or a numbered name.
 final class HistoryNodes: Sendable {
     enum Node: Hashable, Sendable {
-        /// `.cairn` in the workspace root.
-        case cairn
+        /// `.cairn` in the root of the workspace whose root directory is `root`.
+        case cairn(root: InodeID)
         /// `.cairn/at`: its entries are points in time.
-        case at
+        case at(root: InodeID)
         /// `.cairn/snapshots`: its entries are the workspace's snapshots.
-        case snapshots
+        case snapshots(root: InodeID)
         /// A node of the tree as it was at `seq`.
         case past(seq: Int64, inode: InodeID)
         /// `.cairn/versions/…`: a live directory, mirrored (`.cairn/versions` is the root's).
@@ -27,17 +28,21 @@ final class HistoryNodes: Sendable {
     }
 
     static let cairnName = Array(".cairn".utf8)
-    static let cairnID: InodeNumber = 1 << 62
-    static let atID: InodeNumber = cairnID + 1
-    static let snapshotsID: InodeNumber = cairnID + 2
+    /// The first id of the range.
+    static let first: InodeNumber = 1 << 62
     /// Handles of files opened in a view, apart from the core's handles.
     static let firstHandle: UInt64 = 1 << 62
     private static let inodeBits = 40
 
-    /// View numbers at the top of the range tag the nodes of `.cairn/versions`.
-    private static let mirrorTag: UInt64 = (1 << 22) - 1
-    private static let versionTag: UInt64 = (1 << 22) - 2
-    private static let fileVersionsTag: UInt64 = (1 << 22) - 3
+    /// The values of bits 40–61 that tag kinds of nodes (past views count up from 1 below them).
+    private enum Tag: UInt64 {
+        case mirror = 4_194_303  // (1 << 22) - 1
+        case version = 4_194_302
+        case fileVersions = 4_194_301
+        case cairn = 4_194_300
+        case at = 4_194_299
+        case snapshots = 4_194_298
+    }
     private static let lowMask: UInt64 = (1 << 40) - 1
 
     private struct State {
@@ -56,54 +61,48 @@ final class HistoryNodes: Sendable {
 
     private let state = Mutex(State())
 
-    static func contains(_ id: InodeNumber) -> Bool { id >= cairnID }
+    static func contains(_ id: InodeNumber) -> Bool { id >= first }
 
     func node(_ id: InodeNumber) -> Node? {
-        switch id {
-        case Self.cairnID: return .cairn
-        case Self.atID: return .at
-        case Self.snapshotsID: return .snapshots
-        default:
-            guard Self.contains(id) else { return nil }
-            let low = id & Self.lowMask
-            switch (id - Self.cairnID) >> Self.inodeBits {
-            case Self.mirrorTag: return .mirror(InodeID(low))
-            case Self.versionTag: return .version(Int64(low))
-            case Self.fileVersionsTag:
-                return state.withLock { s in
-                    s.names.indices.contains(Int(low))
-                        ? .fileVersions(parent: s.names[Int(low)].parent, name: s.names[Int(low)].name) : nil
-                }
-            default: break
+        guard Self.contains(id) else { return nil }
+        let low = id & Self.lowMask
+        let high = (id - Self.first) >> Self.inodeBits
+        switch Tag(rawValue: high) {
+        case .mirror?: return .mirror(InodeID(low))
+        case .version?: return .version(Int64(low))
+        case .cairn?: return .cairn(root: InodeID(low))
+        case .at?: return .at(root: InodeID(low))
+        case .snapshots?: return .snapshots(root: InodeID(low))
+        case .fileVersions?:
+            return state.withLock { s in
+                s.names.indices.contains(Int(low))
+                    ? .fileVersions(parent: s.names[Int(low)].parent, name: s.names[Int(low)].name) : nil
             }
-            let view = Int((id - Self.cairnID) >> Self.inodeBits) - 1
-            let inode = InodeID(id & ((1 << Self.inodeBits) - 1))
-            guard let seq = state.withLock({ s in s.seqs.indices.contains(view) ? s.seqs[view] : nil }) else {
-                return nil
+        case nil:
+            guard high > 0 else { return nil }
+            return state.withLock { s in
+                s.seqs.indices.contains(Int(high) - 1) ? .past(seq: s.seqs[Int(high) - 1], inode: InodeID(low)) : nil
             }
-            return .past(seq: seq, inode: inode)
         }
     }
 
     func id(_ node: Node) throws(FSError) -> InodeNumber {
         switch node {
-        case .cairn: return Self.cairnID
-        case .at: return Self.atID
-        case .snapshots: return Self.snapshotsID
+        case .cairn(let root): return try Self.tagged(.cairn, UInt64(root))
+        case .at(let root): return try Self.tagged(.at, UInt64(root))
+        case .snapshots(let root): return try Self.tagged(.snapshots, UInt64(root))
+        case .mirror(let inode): return try Self.tagged(.mirror, UInt64(inode))
+        case .version(let id): return try Self.tagged(.version, UInt64(id))
         case .past(let seq, let inode):
-            guard inode < 1 << Self.inodeBits else { throw FSError.io("inode \(inode) is beyond views of the past") }
+            guard UInt64(inode) <= Self.lowMask else { throw FSError.io("inode \(inode) is beyond views of the past") }
             let view = state.withLock { s in
                 if let view = s.views[seq] { return view }
                 s.seqs.append(seq)
                 s.views[seq] = s.seqs.count - 1
                 return s.seqs.count - 1
             }
-            guard UInt64(view + 1) < Self.fileVersionsTag else { throw FSError.io("too many views of the past") }
-            return Self.cairnID | (UInt64(view + 1) << Self.inodeBits) | UInt64(inode)
-        case .mirror(let inode):
-            return try Self.tagged(Self.mirrorTag, UInt64(inode))
-        case .version(let id):
-            return try Self.tagged(Self.versionTag, UInt64(id))
+            guard UInt64(view + 1) < Tag.snapshots.rawValue else { throw FSError.io("too many views of the past") }
+            return Self.first | (UInt64(view + 1) << Self.inodeBits) | UInt64(inode)
         case .fileVersions(let parent, let name):
             let number = state.withLock { s in
                 if let n = s.nameNumbers[name]?[parent] { return n }
@@ -111,13 +110,16 @@ final class HistoryNodes: Sendable {
                 s.nameNumbers[name, default: [:]][parent] = s.names.count - 1
                 return s.names.count - 1
             }
-            return try Self.tagged(Self.fileVersionsTag, UInt64(number))
+            return try Self.tagged(.fileVersions, UInt64(number))
         }
     }
 
-    private static func tagged(_ tag: UInt64, _ low: UInt64) throws(FSError) -> InodeNumber {
-        guard low <= lowMask else { throw FSError.io("\(low) is beyond the node ids of .cairn/versions") }
-        return cairnID | tag << inodeBits | low
+    /// The id of `.cairn/snapshots` of the workspace whose root is `root`.
+    static func snapshotsID(root: InodeID) -> InodeNumber? { try? tagged(.snapshots, UInt64(root)) }
+
+    private static func tagged(_ tag: Tag, _ low: UInt64) throws(FSError) -> InodeNumber {
+        guard low <= lowMask else { throw FSError.io("\(low) is beyond the node ids of .cairn") }
+        return first | tag.rawValue << inodeBits | low
     }
 
     func open(_ version: VersionRecord) -> UInt64 {

@@ -44,10 +44,10 @@ final class SessionCoherence: Sendable {
                     member.session.invalidateEntry(parent: Self.node(parent, root: member.root), name: name)
                 case .inode(let inode):
                     member.session.invalidateInode(Self.node(inode, root: member.root))
-                case .snapshot(let root, let name) where root == member.root:
-                    member.session.invalidateEntry(parent: HistoryNodes.snapshotsID, name: name)
-                case .snapshot:
-                    break
+                case .snapshot(let root, let name):
+                    if let snapshots = HistoryNodes.snapshotsID(root: root) {
+                        member.session.invalidateEntry(parent: snapshots, name: name)
+                    }
                 }
             }
         }

@@ -8,7 +8,7 @@ import os
 import random
 import time
 
-from cairnfs import MountedTestCase
+from cairnfs import CAIRN, MountedTestCase
 from test_permissions import as_user, ensure_user
 
 
@@ -65,6 +65,11 @@ class HistoryViewTests(MountedTestCase):
             time.sleep(0.02)
         for when, expected in captured:
             self.assertEqual(tree(self.p(".cairn", "at", when)), expected, f"the tree at {when}")
+        # The past is in the store, not in the daemon: after a crash every moment reads the same.
+        self.m.kill9()
+        self.m.mount()
+        for when, expected in captured:
+            self.assertEqual(tree(self.p(".cairn", "at", when)), expected, f"the tree at {when}, after kill -9")
 
     def test_cairn_is_hidden_read_only_and_apart_from_the_live_tree(self):
         with open(self.p("doc"), "w") as f:
@@ -146,3 +151,32 @@ class VersionsViewTests(MountedTestCase):
                 os.listdir(self.p(".cairn", "versions", "docs", "gone.txt")))[-1])) as f:
             self.assertEqual(f.read(), "soon deleted\n", "a deleted file's versions are reachable by name")
         self.assertFalse(os.path.exists(self.p(".cairn", "versions", "docs", "never")))
+
+
+class AllWorkspacesMountTests(MountedTestCase):
+    def test_every_workspace_root_has_its_own_cairn_in_a_mount_of_them_all(self):
+        import subprocess
+        self.m.cairn("workspace", "create", "second")
+        with open(self.p("a.txt"), "w") as f:
+            f.write("default's\n")
+        self.m.cairn("snapshot", "create", "default", "snap")
+        os.remove(self.p("a.txt"))
+        every = os.path.join(self.m.base, "every")
+        os.mkdir(every)
+        self.m.cairn("mount", every, "--all-workspaces")
+        try:
+            self.assertEqual(sorted(os.listdir(every)), ["default", "second"])
+            self.assertFalse(os.path.exists(os.path.join(every, ".cairn")), "the store root is not a workspace")
+            self.assertNotIn(".cairn", os.listdir(os.path.join(every, "default")))
+            with open(os.path.join(every, "default", ".cairn", "snapshots", "snap", "a.txt")) as f:
+                self.assertEqual(f.read(), "default's\n")
+            self.assertEqual(os.listdir(os.path.join(every, "second", ".cairn", "snapshots")), [])
+            self.assertEqual(sorted(os.listdir(os.path.join(every, "second", ".cairn"))), ["at", "snapshots", "versions"])
+            a = os.stat(os.path.join(every, "default", ".cairn")).st_ino
+            b = os.stat(os.path.join(every, "second", ".cairn")).st_ino
+            self.assertNotEqual(a, b, "each workspace's .cairn is a node of its own")
+            with self.assertRaises(OSError) as ctx:
+                os.mkdir(os.path.join(every, "second", ".cairn", "x"))
+            self.assertEqual(ctx.exception.errno, errno.EROFS)
+        finally:
+            subprocess.run([CAIRN, "unmount", every], env=self.m.env, capture_output=True)
