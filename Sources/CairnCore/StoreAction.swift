@@ -17,6 +17,8 @@ public enum StoreAction: Sendable, Codable, Equatable {
     case repair
     /// A new workspace `name` that starts as `source` was at `at` (default: now).
     case fork(source: String, name: String, at: String?)
+    /// Makes `path` of a fork readable without the writer (see `FileSystem.prepare`).
+    case prepare(workspace: String, path: String)
 }
 
 /// What an action did; the fields its kind fills.
@@ -78,6 +80,10 @@ extension FileSystem {
                 caller: caller)
             result.workspace = ws.name
             changes.insert(.entry(parent: 1, name: Array(name.utf8)))
+        case .prepare(let workspace, let path):
+            let ws = try store.workspace(named: workspace)
+            result.workspace = ws.name
+            try prepare(path, in: ws)
         }
         return (result, changes)
     }

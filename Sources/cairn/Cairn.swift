@@ -10,8 +10,8 @@ struct Cairn: ParsableCommand {
         commandName: "cairn",
         abstract: "Persistent, versioned, shared workspaces as a FUSE filesystem.",
         discussion: """
-            Every close(2) of a written file becomes an immutable version. The store (a SQLite
-            database and content-addressed chunks) lives in $CAIRN_STORE, else ~/.local/share/cairn.
+            Every close(2) of a written file becomes an immutable version. The store (a SQLite \
+            database and content-addressed chunks) lives in $CAIRN_STORE, else ~/.local/share/cairn. \
             Start with `cairn init`, then `cairn mount ~/cairn`.
             """,
         subcommands: [

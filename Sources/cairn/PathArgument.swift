@@ -67,6 +67,12 @@ struct PathHistory {
         do {
             fs = try FileSystem(readOnly: store)
             let ws = try store.workspace(named: target.workspace)
+            if try fs.hasPendingDirectories(in: ws) {
+                // A fork whose directories on the way may still show their parent's entries:
+                // the store's writer copies them in first (best effort; without it, what is
+                // copied already is what is found).
+                _ = try? storeOptions.perform(.prepare(workspace: ws.name, path: target.relative))
+            }
             do {
                 versions = try fs.history(of: target.relative, in: ws)
             } catch .notFound {

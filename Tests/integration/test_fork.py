@@ -69,6 +69,9 @@ class ForkTests(MountedTestCase):
         with open(self.p("f.txt"), "w") as f:
             f.write("new\n")
         self.m.cairn("workspace", "fork", "default", "then", "--at", f"@{seq}")
+        log = json.loads(self.m.cairn("log", "f.txt", "--workspace", "then", "--json").stdout)
+        self.assertEqual([v["cause"] for v in log], ["fork"], "a fork's history starts at the fork")
+        self.assertEqual(self.m.cairn("cat", "f.txt", "--workspace", "then").stdout, "old\n")
         fork = CairnMount(workspace="then", store=self.m.store, base=self.m.base + "-then", joins=True)
         self.addCleanup(fork.close)
         with open(fork.p("f.txt")) as f:

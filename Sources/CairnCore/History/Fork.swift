@@ -102,4 +102,21 @@ extension FileSystem {
             p.formUnion(subdirectories)
         }
     }
+
+    /// Whether some directory of `workspace` still shows its parent's entries (a fork).
+    public func hasPendingDirectories(in workspace: Workspace) throws(FSError) -> Bool {
+        try store.read { db in try ForkQueries.hasPending(db, workspace: workspace.id) }
+    }
+
+    /// Copies in the entries of the fork directories on the way to `path`, so that readers
+    /// without the writer (the CLI) find it.
+    public func prepare(_ path: String, in workspace: Workspace) throws(FSError) {
+        var current = workspace.root
+        for name in Self.components(path) {
+            try ensureEntries(current)
+            guard let next = try? lookup(parent: current, name: name), next.isDirectory else { return }
+            current = next.id
+        }
+        try ensureEntries(current)
+    }
 }

@@ -32,6 +32,11 @@ enum ForkQueries {
         try db.values(InodeID.self, "SELECT id FROM inodes WHERE pending_entries = 1")
     }
 
+    static func hasPending(_ db: Connection, workspace: Int64) throws -> Bool {
+        try db.value(Int.self, "SELECT 1 FROM inodes WHERE pending_entries = 1 AND workspace = ? LIMIT 1", [workspace])
+            != nil
+    }
+
     static func clearPending(_ db: Connection, directory: InodeID) throws {
         try db.run("UPDATE inodes SET pending_entries = 0 WHERE id = ?", [directory])
     }

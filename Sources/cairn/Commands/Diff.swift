@@ -7,9 +7,9 @@ struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what changed in a file between two versions, or between a version and now.",
         discussion: """
-            With no VERSION: the last change (the version before the current one, against the
-            current one). With one: that version against the current one. With two: the first
-            against the second. VERSIONs are the numbers `cairn log PATH` shows. Text is shown
+            With no VERSION: the last change (the version before the current one, against the \
+            current one). With one: that version against the current one. With two: the first \
+            against the second. VERSIONs are the numbers `cairn log PATH` shows. Text is shown \
             as a unified diff; binary content is only said to differ.
             """)
 

@@ -7,11 +7,11 @@ struct Fsck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the store: SQLite integrity, every reference and link count, every chunk's hash and size.",
         discussion: """
-            Each problem names the files (workspace:path) and versions it affects. --repair does
-            only what loses nothing: it recomputes link counts and deletes unreferenced chunks and
-            unused manifests, then checks again. A damaged or missing chunk cannot be repaired:
-            restore the files it names from a version whose chunks are intact (`cairn log`,
-            `cairn restore --version`). Exit status: 0 clean, 4 problems found, 3 the store cannot
+            Each problem names the files (workspace:path) and versions it affects. --repair does \
+            only what loses nothing: it recomputes link counts and deletes unreferenced chunks and \
+            unused manifests, then checks again. A damaged or missing chunk cannot be repaired: \
+            restore the files it names from a version whose chunks are intact (`cairn log`, \
+            `cairn restore --version`). Exit status: 0 clean, 4 problems found, 3 the store cannot \
             be opened.
             """)
 

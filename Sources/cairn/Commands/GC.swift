@@ -8,9 +8,9 @@ struct GC: ParsableCommand {
         commandName: "gc",
         abstract: "Apply each workspace's retention policy and delete the chunks nothing kept uses.",
         discussion: """
-            The default policy keeps every version for 24 hours, then one per hour for 7 days, then
-            one per day for 30 days; a file's current version and every version a snapshot shows
-            are always kept. Change it per workspace with `cairn workspace retention`. Safe while
+            The default policy keeps every version for 24 hours, then one per hour for 7 days, then \
+            one per day for 30 days; a file's current version and every version a snapshot shows \
+            are always kept. Change it per workspace with `cairn workspace retention`. Safe while \
             mounts are writing. --dry-run says what would go without changing anything.
             """)
 

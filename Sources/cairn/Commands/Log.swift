@@ -6,13 +6,13 @@ struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List a file's versions, or a workspace's changes, newest first.",
         discussion: """
-            With PATH (a path inside a Cairn mount, or relative to the workspace root): the file's
-            versions. The history follows the name across the files that held it (save-by-rename)
-            and shows deleted files whose directory still exists. Use a VERSION with `cairn cat`,
+            With PATH (a path inside a Cairn mount, or relative to the workspace root): the file's \
+            versions. The history follows the name across the files that held it (save-by-rename) \
+            and shows deleted files whose directory still exists. Use a VERSION with `cairn cat`, \
             `cairn diff` and `cairn restore --version`.
 
-            Without PATH: the changes of the workspace (of the mount you are in, else --workspace,
-            else 'default'): each with its seq (a point in time for `--at @SEQ`), kind, path, actor
+            Without PATH: the changes of the workspace (of the mount you are in, else --workspace, \
+            else 'default'): each with its seq (a point in time for `--at @SEQ`), kind, path, actor \
             and cause. Page back with --before SEQ.
             """)
 

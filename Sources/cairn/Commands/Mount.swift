@@ -9,7 +9,7 @@ struct Mount: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mount a workspace on a directory.",
         discussion: """
-            Returns once the mount is ready; a background daemon serves it until `cairn unmount`.
+            Returns once the mount is ready; a background daemon serves it until `cairn unmount`. \
             One daemon owns a store: mounting a second directory of the same store joins it.
             """)
 

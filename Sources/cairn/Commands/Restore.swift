@@ -25,11 +25,11 @@ struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring a file or a directory tree back to a past state, as new versions.",
         discussion: """
-            Works for files that were deleted or overwritten and for whole directories: the
-            directory becomes exactly what it was (entries added since are removed, deleted ones
-            come back, changed ones get their old content). Nothing is lost: what the restore
-            replaces stays in history, so a restore is undone by restoring again. Restoring a
-            whole workspace first takes a snapshot (before-restore-TIME). Deleted files and the
+            Works for files that were deleted or overwritten and for whole directories: the \
+            directory becomes exactly what it was (entries added since are removed, deleted ones \
+            come back, changed ones get their old content). Nothing is lost: what the restore \
+            replaces stays in history, so a restore is undone by restoring again. Restoring a \
+            whole workspace first takes a snapshot (before-restore-TIME). Deleted files and the \
             command that brings each back: `cairn trash`.
             """)
 
@@ -54,7 +54,7 @@ struct Rollback: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring a whole workspace back to a snapshot or a point in time, as new versions.",
         discussion: """
-            Takes a snapshot first (before-rollback-TIME), so the rollback is undone by
+            Takes a snapshot first (before-rollback-TIME), so the rollback is undone by \
             `cairn rollback WS --to before-rollback-TIME`.
             """)
 

@@ -6,8 +6,8 @@ struct SnapshotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot", abstract: "Create, list and delete named checkpoints of a workspace.",
         discussion: """
-            A snapshot names the workspace as it is now; it copies nothing and takes the same time
-            whatever the workspace's size. Browse one in a mount under .cairn/snapshots/NAME/,
+            A snapshot names the workspace as it is now; it copies nothing and takes the same time \
+            whatever the workspace's size. Browse one in a mount under .cairn/snapshots/NAME/, \
             bring it back with `cairn rollback WS --to NAME`. Retention keeps what a snapshot needs.
             """,
         subcommands: [Create.self, List.self, Delete.self])

@@ -6,7 +6,7 @@ struct Trash: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List deleted files and directories still in history, with the command to restore each.",
         discussion: """
-            A directory removed with everything in it shows once, as the directory. A name that
+            A directory removed with everything in it shows once, as the directory. A name that \
             exists again is not listed (its old versions are in `cairn log PATH`).
             """)
 

@@ -54,10 +54,10 @@ struct WorkspaceCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make a new workspace that starts as another one is now, or was at a point in time.",
             discussion: """
-                Copy-on-write: nothing is copied when the fork is made (it takes the same time
-                whatever the workspace's size); each directory takes its entries from the parent
-                when first used, and file contents stay shared until rewritten. Later changes on
-                either side never show in the other. `cairn status` shows each workspace's private
+                Copy-on-write: nothing is copied when the fork is made (it takes the same time \
+                whatever the workspace's size); each directory takes its entries from the parent \
+                when first used, and file contents stay shared until rewritten. Later changes on \
+                either side never show in the other. `cairn status` shows each workspace's private \
                 and shared bytes.
                 """)
         @OptionGroup var storeOptions: StoreOptions
@@ -83,9 +83,9 @@ struct WorkspaceCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show or set how long a workspace keeps old versions (applied by `cairn gc`).",
             discussion: """
-                Durations: 36h, 7d, 2w, 0 or forever. Windows count back from now: every version
-                younger than --keep-all; then the last version of each hour until --hourly; then
-                the last of each day until --daily. Current versions and what snapshots show are
+                Durations: 36h, 7d, 2w, 0 or forever. Windows count back from now: every version \
+                younger than --keep-all; then the last version of each hour until --hourly; then \
+                the last of each day until --daily. Current versions and what snapshots show are \
                 always kept. Default: --keep-all 24h --hourly 7d --daily 30d.
                 """)
         @OptionGroup var storeOptions: StoreOptions
