@@ -121,7 +121,8 @@ extension CairnFilesystem {
             try mayReadToday(node, req)
             guard version.mode & S_IFMT == S_IFREG else { throw FSError.invalidArgument("not a regular file") }
             let handle = history.open(version)
-            if !req.reply(open: OpenReply(handle: handle, keepCache: true)) { history.release(handle) }
+            // An unsealed version (a write session's, fsynced) changes in place: no cache kept.
+            if !req.reply(open: OpenReply(handle: handle, keepCache: version.sealed)) { history.release(handle) }
         } catch {
             req.reply(error: error.errno)
         }

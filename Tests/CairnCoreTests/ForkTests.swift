@@ -85,4 +85,35 @@ import Testing
         #expect(
             usage.first { $0.workspace == "f" }?.privateBytes == 1 << 20, "the fork keeps the old content alone now")
     }
+
+    @Test func aForkOfAnUnopenedForkAndAFailedRmdirStillShowEverything() throws {
+        let t = try TemporaryStore()
+        try populate(t)
+        let before = try t.fs.describeTree(t.root)
+        let b = try t.fs.fork(t.workspace, as: "b", at: nil, caller: .tester)
+        let c = try t.fs.fork(t.store.workspace(named: "b"), as: "c", at: nil, caller: .tester)
+        let cTree = try t.fs.describeTree(c.root)
+        #expect(
+            cTree == before,
+            "a fork of a fork nobody opened yet: \(cTree.filter { before[$0.key] != $0.value }) vs \(before.filter { cTree[$0.key] != $0.value })"
+        )
+        // rmdir of a directory never listed: not empty, and it stays full.
+        #expect(throws: FSError.notEmpty) { try t.fs.rmdir(parent: b.root, name: name("src"), caller: .tester) }
+        #expect(try t.fs.describeTree(b.root) == before)
+        #expect(throws: FSError.notEmpty) { try t.fs.rmdir(parent: b.root, name: name("src"), caller: .tester) }
+        #expect(try t.store.check().isEmpty)
+    }
+
+    @Test func aRestoreInAForkNobodyOpenedFindsItsFiles() throws {
+        let t = try TemporaryStore()
+        try populate(t)
+        let fork = try t.fs.fork(t.workspace, as: "f", at: nil, caller: .tester)
+        let before = try t.fs.describeTree(fork.root)
+        let seq = try t.fs.currentSeq()
+        let src = try t.fs.lookup(parent: fork.root, name: name("src"))
+        try t.fs.writeFile(src.id, "a.txt", name("changed in the fork"))
+        _ = try t.fs.restore("src/a.txt", in: fork, from: .at("@\(seq)"), caller: .tester)
+        #expect(try t.fs.describeTree(fork.root) == before)
+        #expect(try t.store.check().isEmpty)
+    }
 }

@@ -147,4 +147,45 @@ import Testing
         #expect(then.map(\.name) == [name("user.k")] && then.map(\.value) == [name("old")])
         #expect(try t.fs.pastXattrs(a.id, at: t.fs.currentSeq()).count == 2)
     }
+
+    @Test func aRestoredTreeNeverLinksToFilesOutsideIt() throws {
+        let t = try TemporaryStore()
+        let d = try t.fs.mkdir(parent: t.root, name: name("d"), mode: 0o755, caller: .tester)
+        let sub = try t.fs.mkdir(parent: d.id, name: name("sub"), mode: 0o755, caller: .tester)
+        try t.fs.writeFile(sub.id, "f", name("then"))
+        let seq = try t.fs.currentSeq()
+        try t.fs.rename(
+            parent: t.root, name: name("d"), newParent: t.root, newName: name("d.old"), options: [], caller: .tester)
+        let old = try t.fs.lookup(parent: t.root, name: name("d.old"))
+        let oldSub = try t.fs.lookup(parent: old.id, name: name("sub"))
+        let f = try t.fs.writeFile(oldSub.id, "f", name("changed in d.old"))
+        _ = try t.fs.mkdir(parent: t.root, name: name("d"), mode: 0o755, caller: .tester)
+        _ = try t.fs.restore("d", in: t.workspace, from: .at("@\(seq)"), caller: .tester)
+        #expect(try t.fs.readFile(f.id) == name("changed in d.old"), "the moved tree is not touched")
+        let nd = try t.fs.lookup(parent: t.root, name: name("d"))
+        let restored = try t.fs.lookup(parent: try t.fs.lookup(parent: nd.id, name: name("sub")).id, name: name("f"))
+        #expect(restored.id != f.id && restored.nlink == 1)
+        #expect(try t.fs.readFile(restored.id) == name("then"))
+        // Rolling back removes nested directories; every link count stays right.
+        _ = try t.fs.perform(.rollback(workspace: "default", source: .at("@\(seq)")), caller: .tester)
+        #expect(throws: FSError.notFound) { try t.fs.lookup(parent: t.root, name: name("d.old")) }
+        #expect(try t.store.check().isEmpty)
+    }
+
+    @Test func aSnapshotKeepsWhatAnOpenWriteSessionHadFsynced() throws {
+        let t = try TemporaryStore()
+        let (a, handle) = try t.fs.create(
+            parent: t.root, name: name("db"), mode: 0o644, flags: O_RDWR | O_CREAT, caller: .tester)
+        _ = try name("first").withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
+        try t.fs.fsync(handle: handle)
+        let snapshot = try t.fs.createSnapshot(of: t.workspace, name: "s", caller: .tester)
+        _ = try name("second").withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
+        try t.fs.fsync(handle: handle)
+        try t.fs.flush(handle: handle)
+        try t.fs.release(handle: handle)
+        let then = try t.fs.pastVersion(a.id, at: snapshot.seq)
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let n = try bytes.withUnsafeMutableBytes { try t.fs.read(version: then, offset: 0, into: $0) }
+        #expect(Array(bytes.prefix(n)) == name("first"))
+    }
 }

@@ -46,9 +46,12 @@ final class OpenFile: @unchecked Sendable {
 
     deinit { for chunk in staged.values { chunk.discard() } }
 
-    /// Written to since the last commit.
-    var hasUncommittedChanges: Bool {
-        lock.lock()
+    /// Whether the file has changes not committed yet, asked without waiting: nil when another
+    /// thread holds the file (a write or a commit in progress). Callers that hold the store's
+    /// writer must not wait for the file's lock: a commit holds the file's lock and waits for
+    /// the writer.
+    var uncommittedChangesWithoutWaiting: Bool? {
+        guard lock.try() else { return nil }
         defer { lock.unlock() }
         return modified || !staged.isEmpty
     }

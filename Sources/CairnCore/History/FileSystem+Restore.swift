@@ -24,6 +24,7 @@ extension FileSystem {
     ) throws(FSError) -> (RestoreSummary, Set<NamespaceChange>) {
         let names = Self.components(path)
         let (seq, chosen) = try restorePoint(source, path: path, in: workspace)
+        if names.isEmpty { try sealWriteSessions() }  // the safety snapshot must keep what it shows
         let restorer = try store.write(.now) { db -> Restorer in
             let restorer = Restorer(db, fs: self, workspace: workspace, actor: caller.actor, seq: seq)
             if names.isEmpty {
@@ -37,6 +38,7 @@ extension FileSystem {
             var walked: [[UInt8]] = []
             for name in names.dropLast() {
                 walked.append(name)
+                if let past { try self.copyEntries(db, past) }
                 past = try past.flatMap { try PastQueries.lookup(db, parent: $0, name: name, at: seq) }
                 try self.copyEntries(db, live)
                 if let (_, attrs) = try NamespaceQueries.lookup(db, parent: live, name: name) {
@@ -62,6 +64,8 @@ extension FileSystem {
                 return restorer
             }
             let version: VersionRecord
+            if let past { try self.copyEntries(db, past) }
+            try self.copyEntries(db, live)
             if let chosen {
                 version = chosen
             } else if let inode = try past.flatMap({ try PastQueries.lookup(db, parent: $0, name: last, at: seq) }),

@@ -15,7 +15,10 @@ extension FileSystem {
         try Store.validate(workspaceName: name)
         let seq: Int64
         if let point { seq = try self.seq(of: point) } else { seq = try currentSeq() }
+        try sealWriteSessions()
         let fork = try store.write(.now) { db -> Workspace in
+            // A source that is itself a fork may not have its root's entries yet.
+            try self.copyEntries(db, source.root)
             guard let (rootThen, _) = try PastQueries.version(db, inode: source.root, at: seq) else {
                 throw FSError.invalidArgument("workspace '\(source.name)' did not exist at @\(seq)")
             }
@@ -39,24 +42,29 @@ extension FileSystem {
 
     /// Copies in the entries of a fork's directory that still has its parent's, if `directory`
     /// is one. Every operation that reads or changes a directory's entries calls it first.
+    ///
+    /// `pendingDirectories` is a hint (the database says what is pending): a directory leaves it
+    /// only here, once the copy is committed, so an operation that copies entries in and then
+    /// fails (its changes rolled back) never makes a directory look copied when it is not.
     func ensureEntries(_ directories: InodeID...) throws(FSError) {
         let pending = pendingDirectories.withLock { p in directories.filter { p.contains($0) } }
         guard !pending.isEmpty, store.isWritable else { return }
         try store.write(.now) { db in
             for directory in pending { try self.copyEntries(db, directory) }
         }
+        pendingDirectories.withLock { $0.subtract(pending) }
     }
 
     /// As `ensureEntries`, inside an operation already running on the writer.
     func copyEntries(_ db: Connection, _ directory: InodeID) throws {
-        guard pendingDirectories.withLock({ $0.contains(directory) }) else { return }
-        guard let (origin, seq) = try ForkQueries.pending(db, directory: directory),
+        guard pendingDirectories.withLock({ $0.contains(directory) }),
+            let (origin, seq) = try ForkQueries.pending(db, directory: directory),
             let workspace = try NamespaceQueries.workspace(ofInode: directory, db),
             let root = try WorkspaceQueries.all(db).first(where: { $0.id == workspace })?.root
-        else {
-            pendingDirectories.withLock { _ = $0.remove(directory) }
-            return
-        }
+        else { return }
+        // The origin may be a fork's directory still waiting for its own entries (a fork of a
+        // fork); once copied they are dated from that fork, before `seq`.
+        try copyEntries(db, origin)
         let forkSeq = try ForkQueries.forkSeq(db, root: root)
         var subdirectories: [InodeID] = []
         for entry in try PastQueries.listing(db, parent: origin, at: seq, afterCookie: 0, limit: Int.max) {
@@ -66,6 +74,7 @@ extension FileSystem {
                 // Another name of a file copied already: a hard link, as it was (its link
                 // count already counts every name it had).
                 try NamespaceQueries.insertDentry(db, parent: directory, name: entry.name, inode: copy, seq: forkSeq)
+                try ForkQueries.countLiveNames(db, inode: copy)
                 continue
             }
             let links =
@@ -88,7 +97,12 @@ extension FileSystem {
                     cause: "fork", sealed: true))
             try ContentQueries.setCurrentContent(
                 db, inode: inode, version: version, size: v.size, storedBytes: stored, mtime: v.mtime, ctime: v.ctime)
-            try XattrQueries.replaceAll(db, inode: inode, with: XattrQueries.recordedSet(db, digest: v.xattrsDigest))
+            let xattrs = try XattrQueries.recordedSet(db, digest: v.xattrsDigest)
+            try XattrQueries.replaceAll(db, inode: inode, with: xattrs)
+            if xattrs.contains(where: { [UInt8]($0.name) == Self.capabilityName }) {
+                // A hint like `pendingDirectories`: an extra entry only costs a lookup.
+                capabilityHolders.withLock { _ = $0.insert(inode) }
+            }
             try ForkQueries.recordCopy(db, workspace: workspace, origin: v.inode, inode: inode)
             try NamespaceQueries.insertDentry(db, parent: directory, name: entry.name, inode: inode, seq: forkSeq)
             if isDirectory {
@@ -97,10 +111,7 @@ extension FileSystem {
             }
         }
         try ForkQueries.clearPending(db, directory: directory)
-        pendingDirectories.withLock { p in
-            p.remove(directory)
-            p.formUnion(subdirectories)
-        }
+        pendingDirectories.withLock { $0.formUnion(subdirectories) }
     }
 
     /// Whether some directory of `workspace` still shows its parent's entries (a fork).

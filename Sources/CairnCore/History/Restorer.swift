@@ -34,6 +34,9 @@ final class Restorer {
     var contentChanged: [InodeID] = []
     /// The live inode each past inode was restored as, so hard links stay links.
     private var placed: [InodeID: InodeID] = [:]
+    /// The live directory the restore makes what it was (nil until the first directory is
+    /// restored; a restored file has no subtree).
+    private var scope: InodeID?
 
     init(_ db: Connection, fs: FileSystem, workspace: Workspace, actor: String, seq: Int64) {
         self.db = db
@@ -81,7 +84,10 @@ final class Restorer {
             inode = try place(version, node: pastNode, target: target, parent: parent, name: name)
         }
         placed[past] = inode
-        if kind == S_IFDIR && withEntries { try restoreEntries(of: past, into: inode) }
+        if kind == S_IFDIR && withEntries {
+            if scope == nil { scope = inode }
+            try restoreEntries(of: past, into: inode)
+        }
         return inode
     }
 
@@ -89,7 +95,9 @@ final class Restorer {
     /// entries added since are removed first (so an inode renamed away can take its old name
     /// back), then each old entry is restored.
     func restoreEntries(of past: InodeID, into directory: InodeID) throws {
+        if scope == nil { scope = directory }
         try fs.copyEntries(db, directory)
+        try fs.copyEntries(db, past)
         let then = try PastQueries.listing(db, parent: past, at: seq, afterCookie: 0, limit: Int.max)
         let names = Set(then.map(\.name))
         for entry in try NamespaceQueries.listing(db, parent: directory, afterCookie: 0, limit: Int.max)
@@ -113,9 +121,9 @@ final class Restorer {
         {
             return false
         }
-        if regular, let file = fs.openFile(inode), file.hasUncommittedChanges {
+        if regular, let file = fs.openFile(inode), file.uncommittedChangesWithoutWaiting != false {
             throw FSError.busy(
-                "'\(String(decoding: name, as: UTF8.self))' is open with changes not yet closed; close it and retry")
+                "'\(String(decoding: name, as: UTF8.self))' is open and being written; close it and retry")
         }
         let now = Timestamp.now()
         let seq = try event("restore", inode, parent, name, now)
@@ -189,6 +197,7 @@ final class Restorer {
             .init(
                 mode: version.mode, uid: version.uid, gid: version.gid, nlink: directory ? 2 : 1, rdev: node.rdev,
                 target: target, size: Int64(target?.count ?? 0), time: now, workspace: workspace.id))
+        changes.insert(.inode(inode))
         let seq = try event("restore", inode, parent, name, now)
         try NamespaceQueries.insertDentry(db, parent: parent, name: name, inode: inode, seq: seq)
         try XattrQueries.replaceAll(db, inode: inode, with: XattrQueries.recordedSet(db, digest: version.xattrsDigest))
@@ -201,17 +210,31 @@ final class Restorer {
     }
 
     /// The live inode a restored name of `past` becomes a hard link to: what this restore placed
-    /// it as already, or `past` itself when it still has a name it had at `seq` (the two names
-    /// were links of one file then, and are again). nil: the name gets an inode of its own.
+    /// it as already, or `past` itself when it still has a name it had at `seq` inside the tree
+    /// being restored (the names were links of one file then, and are again). A file linked from
+    /// outside that tree is never touched: the name gets an inode of its own (nil).
     private func hardLinkTarget(_ past: InodeID, node: InodeAttributes, owner: Int64?) throws -> InodeID? {
         if let linked = placed[past], let attrs = try NamespaceQueries.inode(db, linked), attrs.nlink > 0 {
             return linked
         }
-        guard node.nlink > 0, owner == workspace.id else { return nil }
-        let kept = try db.value(
-            Int64.self, "SELECT id FROM dentries WHERE inode = ? AND deleted_seq IS NULL AND created_seq <= ? LIMIT 1",
+        guard node.nlink > 0, owner == workspace.id, let scope else { return nil }
+        let kept = try db.values(
+            InodeID.self, "SELECT parent FROM dentries WHERE inode = ? AND deleted_seq IS NULL AND created_seq <= ?",
             [past, seq])
-        return kept == nil ? nil : past
+        for parent in kept where try isInside(parent, scope) { return past }
+        return nil
+    }
+
+    /// Whether the live directory `directory` is `top` or below it.
+    private func isInside(_ directory: InodeID, _ top: InodeID) throws -> Bool {
+        var current: InodeID? = directory
+        var steps = 0
+        while let at = current, at != 1, steps < 100_000 {
+            if at == top { return true }
+            current = try NamespaceQueries.parent(ofDirectory: at, db)
+            steps += 1
+        }
+        return false
     }
 
     /// Removes a live entry (a directory with everything below it), as unlink and rmdir would.
@@ -226,7 +249,12 @@ final class Restorer {
         let now = Timestamp.now()
         let seq = try event("delete", attrs.id, parent, name, now)
         try NamespaceQueries.closeDentry(db, id: dentry, seq: seq)
-        try NamespaceQueries.adjustLinks(db, attrs.id, by: attrs.isDirectory ? -Int(attrs.nlink) : -1, ctime: now)
+        if attrs.isDirectory {
+            // Removing its subdirectories already took their links off `attrs.nlink`.
+            try CheckQueries.setLinkCount(db, inode: attrs.id, to: 0)
+        } else {
+            try NamespaceQueries.adjustLinks(db, attrs.id, by: -1, ctime: now)
+        }
         try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: attrs.isDirectory ? -1 : 0)
         changes.insert(.entry(parent: parent, name: name))
         changes.insert(.inode(parent))

@@ -16,6 +16,7 @@ extension FileSystem {
     /// Takes a snapshot of `workspace` as it is now.
     public func createSnapshot(of workspace: Workspace, name: String, caller: Caller) throws(FSError) -> Snapshot {
         try Self.validate(snapshotName: name)
+        try sealWriteSessions()
         return try store.write(.now) { db in try Self.createSnapshot(db, of: workspace, name: name, caller: caller) }
     }
 
@@ -56,6 +57,19 @@ extension FileSystem {
 
     public func snapshot(of workspace: Workspace, named name: String) throws(FSError) -> Snapshot? {
         try store.read { db in try SnapshotQueries.named(db, workspace: workspace.id, name: name) }
+    }
+
+    /// Seals the version of every open write session (fsynced, not closed yet). An unsealed
+    /// version is updated in place by its session's next fsync, which would move it past a seq
+    /// recorded now (a snapshot, a fork) and make that seq show the content before the session.
+    func sealWriteSessions() throws(FSError) {
+        for file in openFiles {
+            file.lock.lock()
+            defer { file.lock.unlock() }
+            guard let session = file.sessionVersion else { continue }
+            try store.write(.journaled) { db in try ContentQueries.sealVersion(db, id: session) }
+            file.sessionVersion = nil
+        }
     }
 
     /// A snapshot's name is a file name in `.cairn/snapshots/`.

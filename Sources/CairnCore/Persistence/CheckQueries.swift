@@ -63,20 +63,22 @@ enum CheckQueries {
     static func wrongLinkCounts(_ db: Connection) throws -> [(inode: InodeID, nlink: Int64, expected: Int64)] {
         try db.rows(
             """
-            SELECT id, nlink, expected FROM (
-                SELECT i.id, i.nlink, CASE WHEN (i.mode & 61440) = 16384 THEN
+            SELECT c.id, c.nlink, c.expected FROM (
+                SELECT i.id, i.nlink, i.pending_entries, CASE WHEN (i.mode & 61440) = 16384 THEN
                     CASE WHEN i.id = 1 OR EXISTS (SELECT 1 FROM dentries d WHERE d.inode = i.id AND d.deleted_seq IS NULL)
                     THEN 2 + (SELECT count(*) FROM dentries d JOIN inodes c ON c.id = d.inode
                               WHERE d.parent = i.id AND d.deleted_seq IS NULL AND (c.mode & 61440) = 16384)
                     ELSE 0 END
                   ELSE (SELECT count(*) FROM dentries d WHERE d.inode = i.id AND d.deleted_seq IS NULL) END AS expected
-                FROM inodes i)
-            WHERE nlink != expected
-              -- A fork's copy of a file counts all the names it had, some perhaps in directories
+                FROM inodes i) AS c
+            WHERE c.nlink != c.expected
+              -- A fork's directory waiting for its entries counts the subdirectories it will have;
+              -- a fork's copy of a file counts all the names it had, some perhaps in directories
               -- whose entries are not copied in yet.
+              AND c.pending_entries = 0
               AND NOT EXISTS (
                   SELECT 1 FROM fork_origins f JOIN inodes p ON p.workspace = f.workspace AND p.pending_entries = 1
-                  WHERE f.inode = id)
+                  WHERE f.inode = c.id)
             """
         ).map { ($0[0], $0[1], $0[2]) }
     }

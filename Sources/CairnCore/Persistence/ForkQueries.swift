@@ -50,9 +50,13 @@ enum ForkQueries {
         try db.run("INSERT INTO fork_origins(workspace, origin, inode) VALUES (?, ?, ?)", [workspace, origin, inode])
     }
 
-    /// Subdirectories `directory` had at `seq` (for its link count).
+    /// Subdirectories `directory` had at `seq` (for its link count). A fork's directory still
+    /// waiting for its entries has had no change since the fork: it has its origin's.
     static func subdirectories(_ db: Connection, of directory: InodeID, at seq: Int64) throws -> Int64 {
-        try db.value(
+        if let (origin, originSeq) = try pending(db, directory: directory) {
+            return try subdirectories(db, of: origin, at: originSeq)
+        }
+        return try db.value(
             Int64.self,
             """
             SELECT count(*) FROM dentries d JOIN inodes i ON i.id = d.inode
@@ -60,11 +64,29 @@ enum ForkQueries {
             """, [directory, seq, seq]) ?? 0
     }
 
-    /// The names `inode` had at `seq` (its link count then).
+    /// The names `inode` had at `seq` (its link count then). When none was added or removed
+    /// since, that is its link count now, which also counts names in directories of a fork not
+    /// copied in yet.
     static func names(_ db: Connection, of inode: InodeID, at seq: Int64) throws -> Int64 {
-        try db.value(
+        let changed = try db.value(
+            Int.self, "SELECT 1 FROM dentries WHERE inode = ? AND (created_seq > ? OR deleted_seq > ?) LIMIT 1",
+            [inode, seq, seq])
+        if changed == nil, let now = try db.value(Int64.self, "SELECT nlink FROM inodes WHERE id = ?", [inode]) {
+            return max(now, 1)
+        }
+        return try db.value(
             Int64.self, "SELECT count(*) FROM dentries WHERE inode = ? AND \(PastQueries.liveAt)", [inode, seq, seq])
             ?? 1
+    }
+
+    /// A file's link count never falls below its live names (a count made when some names were
+    /// still in directories not copied in can be short).
+    static func countLiveNames(_ db: Connection, inode: InodeID) throws {
+        try db.run(
+            """
+            UPDATE inodes SET nlink = max(nlink, (SELECT count(*) FROM dentries WHERE inode = ?1 AND deleted_seq IS NULL))
+            WHERE id = ?1
+            """, [inode])
     }
 
     /// The seq a fork was made at: its root's first version.

@@ -51,7 +51,7 @@ extension FileSystem {
             return summary
         }
         (summary.chunksDeleted, summary.bytesFreed) = try sweep(
-            unmarked, marked: marked, markedUpTo: markedUpTo, progress: progress)
+            unmarked, recorded: Set(rows.map(\.digest)), marked: marked, markedUpTo: markedUpTo, progress: progress)
         return summary
     }
 
@@ -151,11 +151,14 @@ extension FileSystem {
     }
 
     /// Deletes the unmarked chunks, and chunk files no row names, while no commit can store or
-    /// name a chunk. Chunks named since the mark (newer manifests, open files) are kept.
+    /// name a chunk. Chunks named since the mark (newer manifests, open files) are kept. The
+    /// blob directory is listed before the lock is taken; what it finds is checked again under it.
     private func sweep(
-        _ unmarked: [(digest: BlobDigest, size: Int64, inline: Bool)], marked: Set<BlobDigest>, markedUpTo: Int64,
-        progress: (GCProgress) -> Void
+        _ unmarked: [(digest: BlobDigest, size: Int64, inline: Bool)], recorded: Set<BlobDigest>,
+        marked: Set<BlobDigest>, markedUpTo: Int64, progress: (GCProgress) -> Void
     ) throws(FSError) -> (Int, Int64) {
+        // Chunk files without a row: stored by a commit that never happened (a crash).
+        let strayCandidates = try store.blobs.allDigests().filter { !recorded.contains($0) && !marked.contains($0) }
         store.sweepLock.lockExclusive()
         defer { store.sweepLock.unlock() }
         var named = marked
@@ -165,7 +168,7 @@ extension FileSystem {
             for stored in file.pendingStored { named.insert(stored.ref.digest) }
             file.lock.unlock()
         }
-        let doomed = try store.write(.now) { db -> [(digest: BlobDigest, size: Int64, inline: Bool)] in
+        let (doomed, strays) = try store.write(.now) { db in
             var after = markedUpTo
             while true {
                 let batch = try GCQueries.manifests(db, after: after, limit: 1000)
@@ -175,7 +178,8 @@ extension FileSystem {
             }
             let doomed = unmarked.filter { !named.contains($0.digest) }
             for blob in doomed { try GCQueries.deleteBlob(db, blob.digest) }
-            return doomed
+            let strays = try strayCandidates.filter { try !named.contains($0) && !GCQueries.hasBlob(db, $0) }
+            return (doomed, strays)
         }
         var freed: Int64 = 0
         for (i, blob) in doomed.enumerated() {
@@ -183,17 +187,13 @@ extension FileSystem {
             if !blob.inline { try store.blobs.delete(blob.digest) }
             freed += blob.size
         }
-        // Chunk files a crash left without a row (stored by a commit that never happened).
-        let rowless = try store.blobs.allDigests().filter { !named.contains($0) }
-        var strays = 0
-        for digest in rowless where try !store.read({ db in try GCQueries.hasBlob(db, digest) }) {
+        for digest in strays {
             var st = stat()
             if stat(store.blobs.path(digest), &st) == 0 { freed += Int64(st.st_size) }
             try store.blobs.delete(digest)
-            strays += 1
         }
         progress(GCProgress(phase: "sweeping", done: doomed.count, total: doomed.count))
-        return (doomed.count + strays, freed)
+        return (doomed.count + strays.count, freed)
     }
 }
 
