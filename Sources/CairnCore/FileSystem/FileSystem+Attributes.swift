@@ -42,11 +42,20 @@ extension FileSystem {
                 uid: changes.uid ?? current.uid, gid: changes.gid ?? current.gid,
                 atime: Self.resolve(changes.atime, current.atime, now: now), mtime: mtime, ctime: now)
             try NamespaceQueries.updateAttributes(db, inode, update)
-            let seq = try NamespaceQueries.recordEvent(db, kind: "attr", inode: inode, actor: caller.actor, time: now)
+            // Riding on content, the change is part of the write event and version at close.
             if !ridesOnContent {
+                let seq = try NamespaceQueries.recordEvent(
+                    db, kind: "attr", inode: inode, actor: caller.actor, time: now)
                 try ContentQueries.recordAttributeVersion(db, inode: inode, seq: seq, actor: caller.actor, cause: cause)
             }
-            return try NamespaceQueries.requireInode(db, inode)
+            var updated = current
+            updated.mode = update.mode
+            updated.uid = update.uid
+            updated.gid = update.gid
+            updated.atime = update.atime
+            updated.mtime = update.mtime
+            updated.ctime = update.ctime
+            return updated
         }
         if let file {
             file.mtime = updated.mtime
