@@ -23,6 +23,12 @@ public enum FSError: Error, Equatable, CustomStringConvertible, Sendable {
     case crossDevice
     /// In use in a way the operation cannot go around; says what to do.
     case busy(String)
+    /// Waiting for this lock would wait for ever (EDEADLK).
+    case deadlock
+    /// The wait was interrupted (EINTR).
+    case interrupted
+    /// The lock this change was made under was lost and granted to another (ENOLCK).
+    case lockLost
     case io(String)
 
     public var description: String {
@@ -48,6 +54,10 @@ public enum FSError: Error, Equatable, CustomStringConvertible, Sendable {
         case .tooManyLinks: "too many links"
         case .crossDevice: "cross-device link"
         case .busy(let why): "busy: \(why)"
+        case .deadlock: "waiting for this lock would deadlock"
+        case .interrupted: "interrupted"
+        case .lockLost:
+            "the lock this change was made under was lost and granted to another holder; the change is refused"
         case .io(let why): "I/O error: \(why)"
         }
     }

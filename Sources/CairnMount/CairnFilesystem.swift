@@ -20,12 +20,16 @@ final class CairnFilesystem: FuseOperations {
     let negativeTTL: Double
     let coherence: SessionCoherence
     let sessionID: Int
+    /// The mountpoint, as locks name where their holder is.
+    let place: String
     let history = HistoryNodes()
 
     init(
-        fs: FileSystem, root: InodeID, actor: String?, coherence: SessionCoherence, sessionID: Int, ttl: Double = 10
+        fs: FileSystem, root: InodeID, actor: String?, coherence: SessionCoherence, sessionID: Int, place: String,
+        ttl: Double = 10
     ) {
         self.fs = fs
+        self.place = place
         self.root = root
         self.actors = ActorResolver(mountActor: actor)
         self.coherence = coherence
@@ -35,7 +39,7 @@ final class CairnFilesystem: FuseOperations {
     }
 
     /// Tells the store's other mounts what changed.
-    private func changed(_ changes: SessionCoherence.Change...) {
+    func changed(_ changes: SessionCoherence.Change...) {
         for change in changes { coherence.changed(change, by: sessionID) }
     }
 
@@ -295,6 +299,8 @@ final class CairnFilesystem: FuseOperations {
 
     func flush(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
         if HistoryNodes.contains(ino) { return req.replyOK() }
+        // close(2) drops the closing process's POSIX locks on the file, after its data is in.
+        defer { fs.locks.unlock(inode: inode(ino), kind: .posix, owner: lockOwner(info)) }
         do {
             try fs.flush(handle: info.handle)
             req.replyOK()
@@ -309,6 +315,8 @@ final class CairnFilesystem: FuseOperations {
             history.release(info.handle)
             return req.replyOK()
         }
+        // The last descriptor of an open file is gone: so are its flock locks.
+        defer { if info.flockRelease { fs.locks.unlock(inode: inode(ino), kind: .flock, owner: lockOwner(info)) } }
         do {
             try fs.release(handle: info.handle)
             req.replyOK()
@@ -502,6 +510,8 @@ final class CairnFilesystem: FuseOperations {
         _ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], value: UnsafeRawBufferPointer, flags: Int32
     ) {
         if HistoryNodes.contains(ino) { return req.reply(error: EROFS) }
+        // The lock attribute shows the lock table; it is not set by hand.
+        if name == Self.lockAttribute { return req.reply(error: EPERM) }
         do {
             try fs.setxattr(
                 inode(ino), name: name, value: Array(value), flags: FileSystem.XattrFlags(rawValue: flags),
@@ -514,7 +524,11 @@ final class CairnFilesystem: FuseOperations {
     }
 
     func getxattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], size: Int) {
-        do {
+        do throws(FSError) {
+            if name == Self.lockAttribute, !HistoryNodes.contains(ino) {
+                guard let value = fs.lockDescription(inode(ino)) else { throw FSError.noAttribute }
+                return reply(req, bytes: value, size: size)
+            }
             let value =
                 HistoryNodes.contains(ino) ? try historyXattr(ino, name: name) : try fs.getxattr(inode(ino), name: name)
             reply(req, bytes: value, size: size)

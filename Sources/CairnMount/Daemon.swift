@@ -70,7 +70,8 @@ public final class Daemon: Sendable {
         var registered = false
         defer { if !registered { sessions.withLock { _ = $0.reserved.remove(canonical) } } }
         let coherenceID = coherence.reserveID()
-        let adapter = CairnFilesystem(fs: fs, root: root, actor: actor, coherence: coherence, sessionID: coherenceID)
+        let adapter = CairnFilesystem(
+            fs: fs, root: root, actor: actor, coherence: coherence, sessionID: coherenceID, place: canonical)
         let session: FuseSession
         do {
             session = try FuseSession(operations: adapter, options: fuseOptions)
@@ -142,7 +143,11 @@ public final class Daemon: Sendable {
             if last { r.closing = true }
             return (ended, last)
         }
-        if let ended { coherence.remove(ended.coherenceID) }
+        if let ended {
+            coherence.remove(ended.coherenceID)
+            // A mount that ends (also by a crash of its clients' kernel side) holds no lock.
+            fs.locks.endSession(ended.coherenceID)
+        }
         if last { done.signal() }
     }
 

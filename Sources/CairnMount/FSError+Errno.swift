@@ -31,6 +31,9 @@ extension FSError {
         case .tooManyLinks: EMLINK
         case .crossDevice: EXDEV
         case .busy: EBUSY
+        case .deadlock: EDEADLK
+        case .interrupted: EINTR
+        case .lockLost: ENOLCK
         case .io: EIO
         }
     }

@@ -33,6 +33,16 @@ final class SessionCoherence: Sendable {
     /// Not a session: changes made by the CLI through the daemon reach every mount.
     static let outside = 0
 
+    /// Drops one mount's cached pages of `inode`, then calls `done` (a lock's cache barrier:
+    /// the grant is answered after the invalidation).
+    func invalidatePages(of inode: InodeID, in sessionID: Int, then done: @escaping @Sendable () -> Void) {
+        let member = members.withLock { $0[sessionID] }
+        queue.async {
+            if let member { member.session.invalidateInode(Self.node(inode, root: member.root)) }
+            done()
+        }
+    }
+
     /// Tells every mount but `origin` about a change.
     func changed(_ change: Change, by origin: Int) {
         let others = members.withLock { m in m.filter { $0.key != origin }.map(\.value) }

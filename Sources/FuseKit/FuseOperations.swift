@@ -57,6 +57,13 @@ public protocol FuseOperations: AnyObject, Sendable {
     func getxattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8], size: Int)
     func listxattr(_ req: consuming FuseRequest, ino: InodeNumber, size: Int)
     func removexattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8])
+    /// F_GETLK: the first lock that would conflict with `lock`, or `lock` with type F_UNLCK.
+    func getlk(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo, lock: FileLock)
+    /// F_SETLK / F_SETLKW (`sleep`) and unlocks (F_UNLCK). A waiting request is parked, never
+    /// held on the worker.
+    func setlk(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo, lock: FileLock, sleep: Bool)
+    /// flock(2): `operation` is LOCK_SH, LOCK_EX or LOCK_UN, with LOCK_NB when it must not wait.
+    func flock(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo, operation: Int32)
     func create(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t, info: FileInfo)
     func fallocate(
         _ req: consuming FuseRequest, ino: InodeNumber, mode: FallocateMode, offset: Int64, length: Int64,
@@ -129,6 +136,15 @@ extension FuseOperations {
     public func listxattr(_ req: consuming FuseRequest, ino: InodeNumber, size: Int) { req.reply(error: ENOSYS) }
     public func removexattr(_ req: consuming FuseRequest, ino: InodeNumber, name: [UInt8]) { req.reply(error: ENOSYS) }
     public func create(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8], mode: mode_t, info: FileInfo) {
+        req.reply(error: ENOSYS)
+    }
+    public func getlk(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo, lock: FileLock) {
+        req.reply(error: ENOSYS)
+    }
+    public func setlk(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo, lock: FileLock, sleep: Bool) {
+        req.reply(error: ENOSYS)
+    }
+    public func flock(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo, operation: Int32) {
         req.reply(error: ENOSYS)
     }
     public func fallocate(

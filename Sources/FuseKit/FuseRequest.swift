@@ -124,6 +124,12 @@ public struct FuseRequest: ~Copyable, @unchecked Sendable {
         discard self
     }
 
+    public consuming func reply(lock: FileLock) {
+        var l = lock.cValue
+        fuse_reply_lock(raw, &l)
+        discard self
+    }
+
     /// A buffer for readdir/readdirplus answers of at most `capacity` bytes.
     public func makeDirectoryBuffer(capacity: Int) -> DirectoryBuffer {
         DirectoryBuffer(request: raw, capacity: capacity)

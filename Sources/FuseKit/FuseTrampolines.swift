@@ -161,6 +161,19 @@ enum FuseTrampolines {
             guard let req, let name else { return }
             operations(req).create(FuseRequest(req), parent: parent, name: bytes(name), mode: mode, info: FileInfo(fi))
         }
+        ops.getlk = { req, ino, fi, lock in
+            guard let req, let lock else { return }
+            operations(req).getlk(FuseRequest(req), ino: ino, info: FileInfo(fi), lock: FileLock(lock.pointee))
+        }
+        ops.setlk = { req, ino, fi, lock, sleep in
+            guard let req, let lock else { return }
+            operations(req).setlk(
+                FuseRequest(req), ino: ino, info: FileInfo(fi), lock: FileLock(lock.pointee), sleep: sleep != 0)
+        }
+        ops.flock = { req, ino, fi, op in
+            guard let req else { return }
+            operations(req).flock(FuseRequest(req), ino: ino, info: FileInfo(fi), operation: op)
+        }
         ops.fallocate = { req, ino, mode, offset, length, fi in
             guard let req else { return }
             operations(req).fallocate(

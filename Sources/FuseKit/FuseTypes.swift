@@ -230,3 +230,33 @@ public enum SeekWhence: Sendable {
         }
     }
 }
+
+/// A POSIX record lock as fcntl(2) describes it: F_RDLCK, F_WRLCK or F_UNLCK over `length` bytes
+/// from `start` (length 0: to the end of the file, however it grows), held by `pid`.
+public struct FileLock: Sendable, Equatable {
+    public var type: Int32
+    public var start: Int64
+    public var length: Int64
+    public var pid: Int32
+
+    public init(type: Int32, start: Int64, length: Int64, pid: Int32) {
+        self.type = type
+        self.start = start
+        self.length = length
+        self.pid = pid
+    }
+
+    init(_ lock: flock) {
+        self.init(type: Int32(lock.l_type), start: Int64(lock.l_start), length: Int64(lock.l_len), pid: lock.l_pid)
+    }
+
+    var cValue: flock {
+        var lock = flock()
+        lock.l_type = Int16(type)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = off_t(start)
+        lock.l_len = off_t(length)
+        lock.l_pid = pid
+        return lock
+    }
+}

@@ -53,6 +53,7 @@ extension FileSystem {
         let handle = try handle(id)
         guard let file = handle.file else { throw FSError.isDirectory }
         guard handle.writable else { throw FSError.badHandle }
+        try checkFence(handle)
         guard store.hasRoomForData() else { throw FSError.noSpace }
         file.lock.lock()
         defer { file.lock.unlock() }
@@ -64,6 +65,7 @@ extension FileSystem {
     public func flush(handle id: UInt64) throws(FSError) {
         let handle = try handle(id)
         guard let file = handle.file else { return }
+        try checkFence(handle)
         try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true)
     }
 
@@ -85,6 +87,7 @@ extension FileSystem {
             try store.write(.durable) { _ in }
             return
         }
+        try checkFence(handle)
         try commit(file, cause: "fsync", actor: handle.caller.actor, durable: true, seal: false, force: true)
     }
 

@@ -25,12 +25,16 @@ public final class FileSystem: Sendable {
     let capabilityHolders: Mutex<Set<InodeID>>
     /// Directories of forks whose entries are still their parent's (see `ensureEntries`).
     let pendingDirectories: Mutex<Set<InodeID>>
+    /// flock and POSIX locks of every mount and the CLI (the daemon's; see LockTable).
+    public let locks: LockTable
 
     struct Handle {
         var inode: InodeID
         var flags: Int32
         var caller: Caller
         var file: OpenFile?
+        /// The last lock granted through this handle: its owner and fencing token.
+        var lock: (owner: LockOwner, token: Int64)?
         var writable: Bool { flags & O_ACCMODE != O_RDONLY }
         var append: Bool { flags & O_APPEND != 0 }
     }
@@ -50,6 +54,7 @@ public final class FileSystem: Sendable {
         }
         capabilityHolders = Mutex(Set(holders))
         pendingDirectories = Mutex(Set(pending))
+        locks = Self.lockTable(store)
         try store.staging.removeLeftovers()
         store.ensureReserve()
     }
@@ -61,11 +66,21 @@ public final class FileSystem: Sendable {
         self.checkpointInterval = 0
         capabilityHolders = Mutex([])
         pendingDirectories = Mutex([])
+        locks = Self.lockTable(store)
     }
 
     static let capabilityName = Array("security.capability".utf8)
 
     // MARK: handles
+
+    func updateHandle(_ id: UInt64, _ change: (inout Handle) -> Void) {
+        table.withLock { t in
+            if var h = t.handles[id] {
+                change(&h)
+                t.handles[id] = h
+            }
+        }
+    }
 
     func handle(_ id: UInt64) throws(FSError) -> Handle {
         guard let handle = table.withLock({ $0.handles[id] }) else { throw FSError.badHandle }

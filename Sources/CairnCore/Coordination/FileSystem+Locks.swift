@@ -1,0 +1,56 @@
+import Foundation
+
+extension FileSystem {
+    /// The lock table, recording each grant and release as an event. A grant's event is
+    /// journaled before the grant is answered, so its seq (the fencing token) is never given out
+    /// twice, even across a crash.
+    static func lockTable(_ store: Store) -> LockTable {
+        LockTable(
+            recordGrant: { spec throws(FSError) in
+                try store.write(.journaled) { db in
+                    try NamespaceQueries.recordEvent(
+                        db, kind: "lock", inode: spec.inode, actor: spec.actor, time: .now())
+                }
+            },
+            recordRelease: { lock in
+                _ = try? store.write(.deferred) { db in
+                    try NamespaceQueries.recordEvent(
+                        db, kind: "unlock", inode: lock.inode, actor: lock.actor, time: .now())
+                }
+            })
+    }
+
+    /// Remembers that `owner` was granted a lock with `token` through `handle` (see `checkFence`).
+    public func noteLock(handle id: UInt64, owner: LockOwner, token: Int64) {
+        updateHandle(id) { $0.lock = (owner, token) }
+    }
+
+    /// Refuses a change through a handle whose owner's lock was lost and granted to another
+    /// owner since (a process that closed another descriptor of the file loses its POSIX locks,
+    /// and may go on writing): the fencing token of the newer exclusive lock is larger.
+    func checkFence(_ handle: Handle) throws(FSError) {
+        guard let mine = handle.lock else { return }
+        let superseded = locks.held(handle.inode).contains {
+            $0.exclusive && $0.owner != mine.owner && $0.token > mine.token
+        }
+        if superseded { throw FSError.lockLost }
+    }
+
+    /// The `user.cairn.lock` attribute: each holder of a lock on the file, one per line.
+    public func lockDescription(_ inode: InodeID) -> [UInt8]? {
+        let held = locks.held(inode)
+        guard !held.isEmpty else { return nil }
+        return Array(held.map(Self.describe).joined(separator: "\n").utf8) + [0x0A]
+    }
+
+    static func describe(_ l: HeldLock) -> String {
+        let range = l.end == .max ? "\(l.start)-" : "\(l.start)-\(l.end)"
+        return "holder=\(l.actor) pid=\(l.pid) token=\(l.token) kind=\(l.kind.rawValue) "
+            + "mode=\(l.exclusive ? "exclusive" : "shared") range=\(range) place=\(l.place) since=\(l.since.iso8601())"
+    }
+
+    /// Commits what an owner wrote before its lock goes (a lock is a cache barrier).
+    public func commitBeforeUnlock(_ inode: InodeID, actor: String) throws(FSError) {
+        try commitIfModified(inode, cause: "unlock", actor: actor)
+    }
+}
