@@ -32,6 +32,9 @@ extension CairnFilesystem {
             case .cairn(let root)? where name == Array("at".utf8): child = .at(root: root)
             case .cairn(let root)? where name == Array("snapshots".utf8): child = .snapshots(root: root)
             case .cairn(let root)? where name == Array("versions".utf8): child = .mirror(root)
+            case .cairn(let root)? where name == Array("locks".utf8):
+                child = .locks(root: root)
+                timeout = 0  // its size is not known before it is read
             case .mirror(let dir)?: child = try versionsLookup(in: dir, name: name)
             case .fileVersions(let dir, let file)?:
                 guard let version = try versionFiles(dir, file).first(where: { $0.name == name })?.version else {
@@ -78,6 +81,14 @@ extension CairnFilesystem {
             return try fs.pastAttributes(inode, at: seq)
         case .mirror, .fileVersions, .version:
             return try versionsAttributes(node)
+        case .locks(let root):
+            var a = try fs.getattr(root)
+            a.mode = S_IFREG | 0o444
+            a.nlink = 1
+            a.size = 0
+            a.blocks = 0
+            a.generation = 1
+            return a
         }
     }
 
@@ -117,6 +128,13 @@ extension CairnFilesystem {
         do throws(FSError) {
             guard info.flags & O_ACCMODE == O_RDONLY, info.flags & O_TRUNC == 0 else { throw FSError.readOnly }
             guard let node = history.node(ino) else { throw FSError.notFound }
+            if case .locks(let root) = node {
+                let text = FileSystem.lockTable(try fs.lockReports(workspace: fs.store.workspace(root: root)))
+                let handle = history.open(text: Array(text.utf8))
+                // Read through (no page cache): the text is new at every open.
+                if !req.reply(open: OpenReply(handle: handle, directIO: true)) { history.release(handle) }
+                return
+            }
             let version = try historyVersion(node)
             try mayReadToday(node, req)
             guard version.mode & S_IFMT == S_IFREG else { throw FSError.invalidArgument("not a regular file") }
@@ -132,6 +150,10 @@ extension CairnFilesystem {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
         defer { buffer.deallocate() }
         do throws(FSError) {
+            if let text = history.text(ofHandle: handle) {
+                let from = Int(min(max(offset, 0), Int64(text.count)))
+                return req.reply(bytes: Array(text[from..<min(text.count, from + size)]))
+            }
             guard let version = history.version(ofHandle: handle) else { throw FSError.badHandle }
             let n = try fs.read(
                 version: version, offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]))
@@ -174,12 +196,15 @@ extension CairnFilesystem {
         }
         switch node {
         case .cairn(let root):
-            let children: [(name: String, id: InodeNumber)]
+            let children: [(name: String, id: InodeNumber, attributes: InodeAttributes)]
             do throws(FSError) {
-                children = [
-                    ("at", try history.id(.at(root: root))), ("snapshots", try history.id(.snapshots(root: root))),
-                    ("versions", try history.id(.mirror(root))),
+                let nodes: [(String, HistoryNodes.Node)] = [
+                    ("at", .at(root: root)), ("locks", .locks(root: root)), ("snapshots", .snapshots(root: root)),
+                    ("versions", .mirror(root)),
                 ]
+                children = try nodes.map { (name, node) throws(FSError) in
+                    (name, try history.id(node), try historyAttributes(node))
+                }
             } catch {
                 return req.reply(error: error.errno)
             }
@@ -187,10 +212,14 @@ extension CairnFilesystem {
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus,
                 entries: { cookie, _ in
                     children.indices.dropFirst(Int(cookie)).map {
-                        DirectoryEntry(cookie: Int64($0 + 1), name: Array(children[$0].name.utf8), attributes: dir)
+                        DirectoryEntry(
+                            cookie: Int64($0 + 1), name: Array(children[$0].name.utf8),
+                            attributes: children[$0].attributes)
                     }
                 },
                 nodeOf: { e in children[Int(e.cookie) - 1].id })
+        case .locks:
+            req.reply(error: ENOTDIR)
         case .at:
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus, entries: { _, _ in [] },

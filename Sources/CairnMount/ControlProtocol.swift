@@ -5,7 +5,7 @@ import Foundation
 /// (`<store>/daemon.sock`), one JSON response line back.
 public struct ControlRequest: Codable, Sendable {
     public enum Operation: String, Codable, Sendable {
-        case mount, unmount, status, shutdown, perform
+        case mount, unmount, status, shutdown, perform, lock, locks
     }
 
     public var op: Operation
@@ -15,12 +15,23 @@ public struct ControlRequest: Codable, Sendable {
     public var actor: String?
     /// For `perform`.
     public var action: StoreAction?
+    /// For `lock`: the file (relative to the workspace root), the mode, how long to wait
+    /// (nil: for ever), and the requesting process.
+    public var path: String?
+    public var shared: Bool?
+    public var wait: Double?
+    public var pid: Int32?
 
     public init(
         op: Operation, mountpoint: String? = nil, workspace: String? = nil, options: [String]? = nil,
-        actor: String? = nil, action: StoreAction? = nil
+        actor: String? = nil, action: StoreAction? = nil, path: String? = nil, shared: Bool? = nil,
+        wait: Double? = nil, pid: Int32? = nil
     ) {
         self.action = action
+        self.path = path
+        self.shared = shared
+        self.wait = wait
+        self.pid = pid
         self.op = op
         self.mountpoint = mountpoint
         self.workspace = workspace
@@ -48,6 +59,9 @@ public struct ControlResponse: Codable, Sendable {
     public var result: StoreActionResult?
     /// A line of progress of a long action; the answer follows later on the same connection.
     public var progress: GCProgress?
+    /// For `lock`: the fencing token of the grant. For `locks`: every lock.
+    public var token: Int64?
+    public var locks: [LockReport]?
 
     static func progress(_ progress: GCProgress) -> ControlResponse {
         var response = ControlResponse(ok: true, error: nil, status: nil)

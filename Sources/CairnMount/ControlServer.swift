@@ -45,6 +45,9 @@ public final class ControlServer: Sendable {
                     inFlight.wrappingSubtract(1, ordering: .relaxed)
                 }
                 guard let line = UnixSocket.readLine(client) else { return }
+                if let request = try? JSONDecoder().decode(ControlRequest.self, from: line), request.op == .lock {
+                    return self.holdLock(request, client: client, peer: UnixSocket.peer(client))
+                }
                 let response = self.handle(line, peer: UnixSocket.peer(client)) { progress in
                     if let data = try? JSONEncoder().encode(ControlResponse.progress(progress)) {
                         UnixSocket.writeLine(client, data)
@@ -80,6 +83,13 @@ public final class ControlServer: Sendable {
                 var response = ControlResponse(ok: true, error: nil, status: nil)
                 response.result = try daemon.perform(action, caller: caller, progress: progress)
                 return response
+            case .locks:
+                var response = ControlResponse(ok: true, error: nil, status: nil)
+                response.locks = try daemon.fs.lockReports(
+                    workspace: try request.workspace.map { try daemon.store.workspace(named: $0) })
+                return response
+            case .lock:
+                return .failure("lock is served on a connection of its own")
             case .status:
                 break
             case .shutdown:
@@ -88,6 +98,79 @@ public final class ControlServer: Sendable {
             return ControlResponse(ok: true, error: nil, status: daemon.status)
         } catch {
             return .failure("\(error)")
+        }
+    }
+}
+
+extension ControlServer {
+    /// `cairn lock`: takes an flock-style lock for the client and holds it while the connection
+    /// stays open (the client runs its command meanwhile); it goes when the client closes the
+    /// connection or dies. Waiting blocks this connection's thread only.
+    private func holdLock(_ request: ControlRequest, client: Int32, peer: (uid: UInt32, gid: UInt32)) {
+        func answer(_ response: ControlResponse) {
+            UnixSocket.writeLine(client, (try? JSONEncoder().encode(response)) ?? Data("{\"ok\":false}".utf8))
+        }
+        let fs = daemon.fs
+        let session = daemon.reserveSessionID()
+        defer { fs.locks.endSession(session) }
+        let spec: LockSpec
+        do throws(FSError) {
+            let ws = try daemon.store.workspace(named: request.workspace ?? "default")
+            let file = try fs.resolve(request.path ?? "", from: ws.root)
+            spec = LockSpec(
+                inode: file.id, kind: .flock, exclusive: !(request.shared ?? false),
+                owner: LockOwner(session: session, id: 1), pid: request.pid ?? 0, actor: request.actor ?? "cli",
+                place: "cli")
+        } catch {
+            return answer(.failure("\(error)"))
+        }
+        let done = DispatchSemaphore(value: 0)
+        let claimed = Mutex(false)
+        let outcome = Mutex<Result<Int64, FSError>?>(nil)
+        let claim: @Sendable () -> Bool = {
+            claimed.withLock { c in
+                defer { c = true }
+                return !c
+            }
+        }
+        do throws(FSError) {
+            switch try fs.locks.lock(
+                spec,
+                wait: request.wait == 0
+                    ? nil
+                    : (
+                        claim: claim,
+                        granted: { r in
+                            outcome.withLock { $0 = r }
+                            done.signal()
+                        }
+                    ))
+            {
+            case .granted(let token): outcome.withLock { $0 = .success(token) }
+            case .conflict(let holder):
+                return answer(.failure("locked by \(holder.actor) (pid \(holder.pid) on \(holder.place))"))
+            case .parked(let waiter):
+                let deadline: DispatchTime = request.wait.map { .now() + $0 } ?? .distantFuture
+                if done.wait(timeout: deadline) == .timedOut {
+                    if claim() {
+                        fs.locks.cancel(waiter: waiter)
+                        return answer(.failure("still locked after \(request.wait ?? 0) seconds"))
+                    }
+                    done.wait()  // granted just now
+                }
+            }
+        } catch {
+            return answer(.failure("\(error)"))
+        }
+        switch outcome.withLock({ $0 }) {
+        case .success(let token)?:
+            var response = ControlResponse(ok: true, error: nil, status: nil)
+            response.token = token
+            answer(response)
+            // Held until the client closes the connection (or says anything).
+            _ = UnixSocket.readLine(client)
+        case .failure(let error)?: answer(.failure("\(error)"))
+        case nil: answer(.failure("the lock was not granted"))
         }
     }
 }
@@ -193,6 +276,23 @@ public enum DaemonClient {
             guard let step = response.progress else { return response }
             progress(step)
         }
+    }
+}
+
+extension DaemonClient {
+    /// Sends a request and keeps the connection open after its answer (`cairn lock` holds its
+    /// lock while the connection lives). nil when no daemon runs.
+    public static func hold(_ request: ControlRequest, storePath: String) -> (fd: Int32, response: ControlResponse)? {
+        guard let fd = UnixSocket.connect(path: storePath + "/daemon.sock") else { return nil }
+        guard let body = try? JSONEncoder().encode(request) else {
+            close(fd)
+            return nil
+        }
+        UnixSocket.writeLine(fd, body)
+        guard let line = UnixSocket.readLine(fd),
+            let response = try? JSONDecoder().decode(ControlResponse.self, from: line)
+        else { return (fd, .failure("the daemon closed the connection without answering")) }
+        return (fd, response)
     }
 }
 

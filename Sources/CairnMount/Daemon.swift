@@ -104,6 +104,10 @@ public final class Daemon: Sendable {
         mounted.session.stop()
     }
 
+    /// A number for a lock owner outside the mounts (a `cairn lock` client), apart from every
+    /// mount's session number.
+    public func reserveSessionID() -> Int { coherence.reserveID() }
+
     /// Performs a CLI's action on the store, then tells every mount what it changed.
     public func perform(_ action: StoreAction, caller: Caller, progress: (GCProgress) -> Void = { _ in })
         throws(FSError)

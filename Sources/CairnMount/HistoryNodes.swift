@@ -25,6 +25,8 @@ final class HistoryNodes: Sendable {
         case fileVersions(parent: InodeID, name: [UInt8])
         /// One version, as a read-only file.
         case version(Int64)
+        /// `.cairn/locks`: the locks held on the workspace's files, as text made at open.
+        case locks(root: InodeID)
     }
 
     static let cairnName = Array(".cairn".utf8)
@@ -42,6 +44,7 @@ final class HistoryNodes: Sendable {
         case cairn = 4_194_300
         case at = 4_194_299
         case snapshots = 4_194_298
+        case locks = 4_194_297
     }
     private static let lowMask: UInt64 = (1 << 40) - 1
 
@@ -56,6 +59,8 @@ final class HistoryNodes: Sendable {
         /// batches; finding each batch's place again in the database would cost the whole
         /// directory every time).
         var listings: [UInt64: [DirectoryEntry]] = [:]
+        /// Files made at open (`.cairn/locks`).
+        var texts: [UInt64: [UInt8]] = [:]
         var nextHandle = HistoryNodes.firstHandle
     }
 
@@ -73,6 +78,7 @@ final class HistoryNodes: Sendable {
         case .cairn?: return .cairn(root: InodeID(low))
         case .at?: return .at(root: InodeID(low))
         case .snapshots?: return .snapshots(root: InodeID(low))
+        case .locks?: return .locks(root: InodeID(low))
         case .fileVersions?:
             return state.withLock { s in
                 s.names.indices.contains(Int(low))
@@ -91,6 +97,7 @@ final class HistoryNodes: Sendable {
         case .cairn(let root): return try Self.tagged(.cairn, UInt64(root))
         case .at(let root): return try Self.tagged(.at, UInt64(root))
         case .snapshots(let root): return try Self.tagged(.snapshots, UInt64(root))
+        case .locks(let root): return try Self.tagged(.locks, UInt64(root))
         case .mirror(let inode): return try Self.tagged(.mirror, UInt64(inode))
         case .version(let id): return try Self.tagged(.version, UInt64(id))
         case .past(let seq, let inode):
@@ -101,7 +108,7 @@ final class HistoryNodes: Sendable {
                 s.views[seq] = s.seqs.count - 1
                 return s.seqs.count - 1
             }
-            guard UInt64(view + 1) < Tag.snapshots.rawValue else { throw FSError.io("too many views of the past") }
+            guard UInt64(view + 1) < Tag.locks.rawValue else { throw FSError.io("too many views of the past") }
             return Self.first | (UInt64(view + 1) << Self.inodeBits) | UInt64(inode)
         case .fileVersions(let parent, let name):
             let number = state.withLock { s in
@@ -144,10 +151,22 @@ final class HistoryNodes: Sendable {
 
     func listing(ofHandle handle: UInt64) -> [DirectoryEntry]? { state.withLock { $0.listings[handle] } }
 
+    func open(text: [UInt8]) -> UInt64 {
+        state.withLock { s in
+            let handle = s.nextHandle
+            s.nextHandle += 1
+            s.texts[handle] = text
+            return handle
+        }
+    }
+
+    func text(ofHandle handle: UInt64) -> [UInt8]? { state.withLock { $0.texts[handle] } }
+
     func release(_ handle: UInt64) {
         state.withLock { s in
             s.handles.removeValue(forKey: handle)
             s.listings.removeValue(forKey: handle)
+            s.texts.removeValue(forKey: handle)
         }
     }
 }

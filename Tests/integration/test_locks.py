@@ -231,3 +231,32 @@ class LockTests(MountedTestCase):
         self.assertEqual(con.execute("SELECT writer, count(*) FROM t GROUP BY writer ORDER BY writer").fetchall(),
                          [("a", 150), ("b", 150)])
         con.close()
+
+
+class CliLockTests(MountedTestCase):
+    def test_cairn_lock_holds_a_store_wide_flock_while_its_command_runs(self):
+        from cairnfs import CAIRN
+        import json
+        with open(self.p("report.md"), "w") as f:
+            f.write("draft\n")
+        held = subprocess.Popen([CAIRN, "lock", self.p("report.md"), "--", "sh", "-c", "sleep 1.5; exit 3"],
+                                env=self.m.env, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (held.kill(), held.wait()))
+        self.assertIn("flock-style exclusive lock", held.stderr.readline())
+        busy = subprocess.run(["flock", "-n", "-x", self.p("report.md"), "-c", "true"])
+        self.assertEqual(busy.returncode, 1, "a flock on the mount waits for the CLI's lock")
+        locks = json.loads(self.m.cairn("locks", "--json").stdout)
+        self.assertEqual([(l["path"], l["kind"], l["mode"], l["place"]) for l in locks],
+                         [("report.md", "flock", "exclusive", "cli")])
+        with open(self.p(".cairn", "locks")) as f:
+            listing = f.read()
+        self.assertIn("default:report.md\tflock exclusive 0-", listing)
+        refused = self.m.cairn("lock", self.p("report.md"), "--wait", "0.2", "--", "true", check=False)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("still locked after 0.2 seconds", refused.stderr)
+        self.assertEqual(held.wait(timeout=10), 3, "the command's exit status")
+        free = subprocess.run(["flock", "-n", "-x", self.p("report.md"), "-c", "true"])
+        self.assertEqual(free.returncode, 0, "the lock went with the command")
+        self.assertEqual(self.m.cairn("locks").stdout.strip(), "no locks held")
+        with open(self.p(".cairn", "locks")) as f:
+            self.assertEqual(f.read(), "")

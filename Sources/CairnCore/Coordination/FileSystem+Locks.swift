@@ -54,3 +54,49 @@ extension FileSystem {
         try commitIfModified(inode, cause: "unlock", actor: actor)
     }
 }
+
+/// A lock as `cairn locks` and `.cairn/locks` show it: where it is and who holds it.
+public struct LockReport: Sendable, Codable, Equatable {
+    public var workspace: String
+    public var path: String
+    public var kind: LockKind
+    public var mode: String
+    public var start: Int64
+    /// nil: to the end of the file.
+    public var end: Int64?
+    public var holder: String
+    public var pid: Int32
+    public var place: String
+    public var since: String
+    public var token: Int64
+}
+
+extension FileSystem {
+    /// Every lock held, with the path of its file now (`workspace` only: those of that workspace).
+    public func lockReports(workspace: Workspace? = nil) throws(FSError) -> [LockReport] {
+        let held = locks.all()
+        guard !held.isEmpty else { return [] }
+        return try store.read { db in
+            let spaces = try WorkspaceQueries.all(db)
+            let now = try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0
+            return try held.compactMap { l -> LockReport? in
+                guard let id = try NamespaceQueries.workspace(ofInode: l.inode, db),
+                    let ws = spaces.first(where: { $0.id == id }), workspace == nil || workspace?.id == id
+                else { return nil }
+                return LockReport(
+                    workspace: ws.name, path: try Self.path(db, l.inode, in: ws, at: now), kind: l.kind,
+                    mode: l.exclusive ? "exclusive" : "shared", start: l.start, end: l.end == .max ? nil : l.end,
+                    holder: l.actor, pid: l.pid, place: l.place, since: l.since.iso8601(), token: l.token)
+            }
+        }
+    }
+
+    /// The text of `cairn locks` and `.cairn/locks`: one line per lock.
+    public static func lockTable(_ reports: [LockReport]) -> String {
+        reports.map { r in
+            let range = r.end.map { "\(r.start)-\($0)" } ?? "\(r.start)-"
+            return "\(r.workspace):\(r.path)\t\(r.kind.rawValue) \(r.mode) \(range)\tholder \(r.holder) pid \(r.pid) "
+                + "on \(r.place) since \(r.since) token \(r.token)\n"
+        }.joined()
+    }
+}
