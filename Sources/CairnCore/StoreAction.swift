@@ -19,6 +19,8 @@ public enum StoreAction: Sendable, Codable, Equatable {
     case fork(source: String, name: String, at: String?)
     /// Makes `path` of a fork readable without the writer (see `FileSystem.prepare`).
     case prepare(workspace: String, path: String)
+    /// A named event consumer took every event up to `seq`.
+    case consumed(consumer: String, seq: Int64)
 }
 
 /// What an action did; the fields its kind fills.
@@ -84,6 +86,8 @@ extension FileSystem {
             let ws = try store.workspace(named: workspace)
             result.workspace = ws.name
             try prepare(path, in: ws)
+        case .consumed(let consumer, let seq):
+            try setConsumerPosition(consumer, to: seq)
         }
         return (result, changes)
     }

@@ -35,6 +35,9 @@ extension CairnFilesystem {
             case .cairn(let root)? where name == Array("locks".utf8):
                 child = .locks(root: root)
                 timeout = 0  // its size is not known before it is read
+            case .cairn(let root)? where name == Array("events".utf8):
+                child = .events(root: root)
+                timeout = 0
             case .mirror(let dir)?: child = try versionsLookup(in: dir, name: name)
             case .fileVersions(let dir, let file)?:
                 guard let version = try versionFiles(dir, file).first(where: { $0.name == name })?.version else {
@@ -81,7 +84,7 @@ extension CairnFilesystem {
             return try fs.pastAttributes(inode, at: seq)
         case .mirror, .fileVersions, .version:
             return try versionsAttributes(node)
-        case .locks(let root):
+        case .locks(let root), .events(let root):
             var a = try fs.getattr(root)
             a.mode = S_IFREG | 0o444
             a.nlink = 1
@@ -128,6 +131,14 @@ extension CairnFilesystem {
         do throws(FSError) {
             guard info.flags & O_ACCMODE == O_RDONLY, info.flags & O_TRUNC == 0 else { throw FSError.readOnly }
             guard let node = history.node(ino) else { throw FSError.notFound }
+            if case .events(let root) = node {
+                let handle = history.open(feed: EventCursor(root: root, after: try fs.currentSeq()))
+                // A stream: read through, no offsets.
+                if !req.reply(open: OpenReply(handle: handle, directIO: true, nonSeekable: true)) {
+                    history.release(handle)
+                }
+                return
+            }
             if case .locks(let root) = node {
                 let text = FileSystem.lockTable(try fs.lockReports(workspace: fs.store.workspace(root: root)))
                 let handle = history.open(text: Array(text.utf8))
@@ -150,6 +161,12 @@ extension CairnFilesystem {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
         defer { buffer.deallocate() }
         do throws(FSError) {
+            if let cursor = history.feed(ofHandle: handle) {
+                guard let bytes = try cursor.next(size, from: fs) else {
+                    return feed.park(req, cursor: cursor, size: size)
+                }
+                return req.reply(bytes: bytes)
+            }
             if let text = history.text(ofHandle: handle) {
                 let from = Int(min(max(offset, 0), Int64(text.count)))
                 return req.reply(bytes: Array(text[from..<min(text.count, from + size)]))
@@ -199,8 +216,8 @@ extension CairnFilesystem {
             let children: [(name: String, id: InodeNumber, attributes: InodeAttributes)]
             do throws(FSError) {
                 let nodes: [(String, HistoryNodes.Node)] = [
-                    ("at", .at(root: root)), ("locks", .locks(root: root)), ("snapshots", .snapshots(root: root)),
-                    ("versions", .mirror(root)),
+                    ("at", .at(root: root)), ("events", .events(root: root)), ("locks", .locks(root: root)),
+                    ("snapshots", .snapshots(root: root)), ("versions", .mirror(root)),
                 ]
                 children = try nodes.map { (name, node) throws(FSError) in
                     (name, try history.id(node), try historyAttributes(node))
@@ -218,7 +235,7 @@ extension CairnFilesystem {
                     }
                 },
                 nodeOf: { e in children[Int(e.cookie) - 1].id })
-        case .locks:
+        case .locks, .events:
             req.reply(error: ENOTDIR)
         case .at:
             list(

@@ -23,6 +23,8 @@ final class CairnFilesystem: FuseOperations {
     /// The mountpoint, as locks name where their holder is.
     let place: String
     let history = HistoryNodes()
+    /// Reads of `.cairn/events` waiting for the next change.
+    let feed: EventFeed
 
     init(
         fs: FileSystem, root: InodeID, actor: String?, coherence: SessionCoherence, sessionID: Int, place: String,
@@ -30,6 +32,7 @@ final class CairnFilesystem: FuseOperations {
     ) {
         self.fs = fs
         self.place = place
+        self.feed = EventFeed(fs: fs)
         self.root = root
         self.actors = ActorResolver(mountActor: actor)
         self.coherence = coherence

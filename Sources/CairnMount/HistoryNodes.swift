@@ -27,6 +27,9 @@ final class HistoryNodes: Sendable {
         case version(Int64)
         /// `.cairn/locks`: the locks held on the workspace's files, as text made at open.
         case locks(root: InodeID)
+        /// `.cairn/events`: the workspace's changes from the open on, one JSON line each; reads
+        /// wait for the next change.
+        case events(root: InodeID)
     }
 
     static let cairnName = Array(".cairn".utf8)
@@ -45,6 +48,7 @@ final class HistoryNodes: Sendable {
         case at = 4_194_299
         case snapshots = 4_194_298
         case locks = 4_194_297
+        case events = 4_194_296
     }
     private static let lowMask: UInt64 = (1 << 40) - 1
 
@@ -61,6 +65,8 @@ final class HistoryNodes: Sendable {
         var listings: [UInt64: [DirectoryEntry]] = [:]
         /// Files made at open (`.cairn/locks`).
         var texts: [UInt64: [UInt8]] = [:]
+        /// Readers of `.cairn/events`.
+        var feeds: [UInt64: EventCursor] = [:]
         var nextHandle = HistoryNodes.firstHandle
     }
 
@@ -79,6 +85,7 @@ final class HistoryNodes: Sendable {
         case .at?: return .at(root: InodeID(low))
         case .snapshots?: return .snapshots(root: InodeID(low))
         case .locks?: return .locks(root: InodeID(low))
+        case .events?: return .events(root: InodeID(low))
         case .fileVersions?:
             return state.withLock { s in
                 s.names.indices.contains(Int(low))
@@ -98,6 +105,7 @@ final class HistoryNodes: Sendable {
         case .at(let root): return try Self.tagged(.at, UInt64(root))
         case .snapshots(let root): return try Self.tagged(.snapshots, UInt64(root))
         case .locks(let root): return try Self.tagged(.locks, UInt64(root))
+        case .events(let root): return try Self.tagged(.events, UInt64(root))
         case .mirror(let inode): return try Self.tagged(.mirror, UInt64(inode))
         case .version(let id): return try Self.tagged(.version, UInt64(id))
         case .past(let seq, let inode):
@@ -108,7 +116,7 @@ final class HistoryNodes: Sendable {
                 s.views[seq] = s.seqs.count - 1
                 return s.seqs.count - 1
             }
-            guard UInt64(view + 1) < Tag.locks.rawValue else { throw FSError.io("too many views of the past") }
+            guard UInt64(view + 1) < Tag.events.rawValue else { throw FSError.io("too many views of the past") }
             return Self.first | (UInt64(view + 1) << Self.inodeBits) | UInt64(inode)
         case .fileVersions(let parent, let name):
             let number = state.withLock { s in
@@ -162,11 +170,23 @@ final class HistoryNodes: Sendable {
 
     func text(ofHandle handle: UInt64) -> [UInt8]? { state.withLock { $0.texts[handle] } }
 
+    func open(feed: EventCursor) -> UInt64 {
+        state.withLock { s in
+            let handle = s.nextHandle
+            s.nextHandle += 1
+            s.feeds[handle] = feed
+            return handle
+        }
+    }
+
+    func feed(ofHandle handle: UInt64) -> EventCursor? { state.withLock { $0.feeds[handle] } }
+
     func release(_ handle: UInt64) {
         state.withLock { s in
             s.handles.removeValue(forKey: handle)
             s.listings.removeValue(forKey: handle)
             s.texts.removeValue(forKey: handle)
+            s.feeds.removeValue(forKey: handle)
         }
     }
 }

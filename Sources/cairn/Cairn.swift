@@ -17,7 +17,7 @@ struct Cairn: ParsableCommand {
         subcommands: [
             Init.self, WorkspaceCommand.self, Mount.self, Unmount.self, Status.self, Log.self, Cat.self, Diff.self,
             Restore.self, Trash.self,
-            Rollback.self, SnapshotCommand.self, GC.self, Fsck.self, Lock.self, Locks.self,
+            Rollback.self, SnapshotCommand.self, GC.self, Fsck.self, Lock.self, Locks.self, Watch.self,
         ])
 }
 

@@ -7,6 +7,8 @@ import Foundation
 struct PathArgument {
     var workspace: String
     var relative: String
+    /// Whether the path is inside a Cairn mount (else `workspace` is the default one).
+    var inMount = false
 
     /// `relative` is given without leading or trailing '/', so it reads the same however the
     /// path was written.
@@ -15,6 +17,7 @@ struct PathArgument {
         self.init(
             workspace: found.workspace,
             relative: found.relative.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/"))
+        inMount = found.inMount
     }
 
     private init(locating path: String, workspace: String?) {
@@ -30,6 +33,7 @@ struct PathArgument {
                 self.workspace = workspace ?? mount.workspace
                 self.relative = inside
             }
+            inMount = true
             return
         }
         self.workspace = workspace ?? "default"

@@ -5,7 +5,8 @@ import Glibc
 public struct ChangeRecord: Sendable, Equatable {
     public var seq: Int64
     public var time: Timestamp
-    /// create, mkdir, write, delete, rename, link, setattr, xattr, restore, snapshot, …
+    public var workspace: String
+    /// create, mkdir, write, delete, rename, link, attr, xattr, restore, snapshot, lock, unlock, …
     public var kind: String
     /// Relative to the workspace root; a rename's new path.
     public var path: String
@@ -39,31 +40,52 @@ extension FileSystem {
     {
         try store.read { db in
             try ChangeQueries.events(db, workspace: workspace.id, before: before, limit: limit).map { row in
-                let seq: Int64 = row[0]
-                let inode: InodeID = row[3]
-                let kind: String = row[2]
-                let parent: InodeID? = row[4]
-                let name: Data? = row[5]
-                let oldParent: InodeID? = row[6]
-                let oldName: Data? = row[7]
-                // A removal's name was live until just before its event.
-                let nameSeq = kind == "delete" ? seq - 1 : seq
-                let path: String
-                if let parent, let name {
-                    path = try Self.path(db, parent, in: workspace, at: nameSeq, appending: [UInt8](name))
-                } else {
-                    path = try Self.path(db, inode, in: workspace, at: nameSeq)
-                }
-                let oldPath = try oldParent.flatMap { p in
-                    try oldName.map { try Self.path(db, p, in: workspace, at: seq - 1, appending: [UInt8]($0)) }
-                }
-                // A snapshot's event names the snapshot, not a path.
-                let label = parent == nil ? name.map { String(decoding: $0, as: UTF8.self) } : nil
-                return ChangeRecord(
-                    seq: seq, time: Timestamp(nanoseconds: row[1]), kind: kind, path: path, oldPath: oldPath,
-                    actor: row[8], version: row[9], cause: row[10] ?? label, size: row[11])
+                try Self.change(row, in: workspace, db)
             }
         }
+    }
+
+    /// The changes after seq `after`, oldest first, of `workspace` (nil: every workspace), at
+    /// most `limit`: what `cairn watch` and `.cairn/events` stream.
+    public func events(after: Int64, in workspace: Workspace? = nil, limit: Int = 1000) throws(FSError)
+        -> [ChangeRecord]
+    {
+        try store.read { db in
+            let spaces = try WorkspaceQueries.all(db)
+            return try ChangeQueries.events(db, workspace: workspace?.id, after: after, limit: limit).compactMap {
+                row in
+                let id: Int64? = row[12]
+                guard let ws = spaces.first(where: { $0.id == id }) else { return nil }
+                return try Self.change(row, in: ws, db)
+            }
+        }
+    }
+
+    /// A row of `ChangeQueries.events` as a change, its names as they were then.
+    private static func change(_ row: SQLRow, in workspace: Workspace, _ db: Connection) throws -> ChangeRecord {
+        let seq: Int64 = row[0]
+        let inode: InodeID = row[3]
+        let kind: String = row[2]
+        let parent: InodeID? = row[4]
+        let name: Data? = row[5]
+        let oldParent: InodeID? = row[6]
+        let oldName: Data? = row[7]
+        // A removal's name was live until just before its event.
+        let nameSeq = kind == "delete" ? seq - 1 : seq
+        let path: String
+        if let parent, let name {
+            path = try Self.path(db, parent, in: workspace, at: nameSeq, appending: [UInt8](name))
+        } else {
+            path = try Self.path(db, inode, in: workspace, at: nameSeq)
+        }
+        let oldPath = try oldParent.flatMap { p in
+            try oldName.map { try Self.path(db, p, in: workspace, at: seq - 1, appending: [UInt8]($0)) }
+        }
+        // A snapshot's event names the snapshot, not a path.
+        let label = parent == nil ? name.map { String(decoding: $0, as: UTF8.self) } : nil
+        return ChangeRecord(
+            seq: seq, time: Timestamp(nanoseconds: row[1]), workspace: workspace.name, kind: kind, path: path,
+            oldPath: oldPath, actor: row[8], version: row[9], cause: row[10] ?? label, size: row[11])
     }
 
     /// Removed files and trees of `workspace` that `restore` can bring back, newest first.

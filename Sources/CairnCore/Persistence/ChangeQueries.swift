@@ -2,16 +2,31 @@ import Foundation
 
 /// The SQL of a workspace's change feed, its trash, and the paths names had at a seq.
 enum ChangeQueries {
+    private static let eventColumns = """
+        e.seq, e.time_ns, e.kind, e.inode, e.parent, e.name, e.old_parent, e.old_name, e.actor,
+        v.id, v.cause, v.size, i.workspace
+        """
+
     /// Events of inodes of `workspace` before `seq`, newest first, each with the version it made.
     static func events(_ db: Connection, workspace: Int64, before seq: Int64, limit: Int) throws -> [SQLRow] {
         try db.rows(
             """
-            SELECT e.seq, e.time_ns, e.kind, e.inode, e.parent, e.name, e.old_parent, e.old_name, e.actor,
-                   v.id, v.cause, v.size
+            SELECT \(eventColumns)
             FROM events e JOIN inodes i ON i.id = e.inode
             LEFT JOIN versions v ON v.inode = e.inode AND v.seq = e.seq
             WHERE i.workspace = ? AND e.seq < ? ORDER BY e.seq DESC LIMIT ?
             """, [workspace, seq, limit])
+    }
+
+    /// Events after `seq`, oldest first, of `workspace` (nil: all).
+    static func events(_ db: Connection, workspace: Int64?, after seq: Int64, limit: Int) throws -> [SQLRow] {
+        try db.rows(
+            """
+            SELECT \(eventColumns)
+            FROM events e JOIN inodes i ON i.id = e.inode
+            LEFT JOIN versions v ON v.inode = e.inode AND v.seq = e.seq
+            WHERE e.seq > ? AND (? IS NULL OR i.workspace = ?) ORDER BY e.seq LIMIT ?
+            """, [seq, workspace, workspace, limit])
     }
 
     /// The name `inode` had at `seq`: its parent and name (nil: it had none then).

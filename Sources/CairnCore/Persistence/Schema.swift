@@ -165,6 +165,17 @@ enum Schema {
                     CREATE INDEX fork_origins_by_inode ON fork_origins(inode);
                     """)
         }
+        migrator.registerMigration("v5-consumers") { db in
+            try db.execute(
+                sql: """
+                    -- Where each named event consumer (cairn watch --consumer) is: the last seq it took.
+                    CREATE TABLE consumers (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        seq INTEGER NOT NULL,
+                        updated_ns INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }
