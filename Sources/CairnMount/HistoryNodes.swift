@@ -137,47 +137,29 @@ final class HistoryNodes: Sendable {
         return first | tag.rawValue << inodeBits | low
     }
 
-    func open(_ version: VersionRecord) -> UInt64 {
+    /// A new handle, with what it reads stored by `keep`.
+    private func allocate(_ keep: (inout State, UInt64) -> Void) -> UInt64 {
         state.withLock { s in
             let handle = s.nextHandle
             s.nextHandle += 1
-            s.handles[handle] = version
+            keep(&s, handle)
             return handle
         }
     }
+
+    func open(_ version: VersionRecord) -> UInt64 { allocate { $0.handles[$1] = version } }
 
     func version(ofHandle handle: UInt64) -> VersionRecord? { state.withLock { $0.handles[handle] } }
 
-    func open(listing: [DirectoryEntry]) -> UInt64 {
-        state.withLock { s in
-            let handle = s.nextHandle
-            s.nextHandle += 1
-            s.listings[handle] = listing
-            return handle
-        }
-    }
+    func open(listing: [DirectoryEntry]) -> UInt64 { allocate { $0.listings[$1] = listing } }
 
     func listing(ofHandle handle: UInt64) -> [DirectoryEntry]? { state.withLock { $0.listings[handle] } }
 
-    func open(text: [UInt8]) -> UInt64 {
-        state.withLock { s in
-            let handle = s.nextHandle
-            s.nextHandle += 1
-            s.texts[handle] = text
-            return handle
-        }
-    }
+    func open(text: [UInt8]) -> UInt64 { allocate { $0.texts[$1] = text } }
 
     func text(ofHandle handle: UInt64) -> [UInt8]? { state.withLock { $0.texts[handle] } }
 
-    func open(feed: EventCursor) -> UInt64 {
-        state.withLock { s in
-            let handle = s.nextHandle
-            s.nextHandle += 1
-            s.feeds[handle] = feed
-            return handle
-        }
-    }
+    func open(feed: EventCursor) -> UInt64 { allocate { $0.feeds[$1] = feed } }
 
     func feed(ofHandle handle: UInt64) -> EventCursor? { state.withLock { $0.feeds[handle] } }
 
