@@ -3,6 +3,8 @@
 public enum NamespaceChange: Sendable, Hashable {
     /// A name in a directory appeared, vanished or now names another inode.
     case entry(parent: InodeID, name: [UInt8])
+    /// A name was removed (unlink, rmdir): watchers of the directory hear of it (IN_DELETE).
+    case removed(parent: InodeID, child: InodeID, name: [UInt8])
     /// An inode's attributes or content changed.
     case inode(InodeID)
     /// A snapshot of the workspace whose root is `root` was taken or deleted.

@@ -195,9 +195,9 @@ final class CairnFilesystem: FuseOperations {
     func unlink(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
         if readOnlyName(parent, name) { return req.reply(error: EROFS) }
         do {
-            try fs.unlink(parent: inode(parent), name: name, caller: caller(req))
+            let removed = try fs.unlink(parent: inode(parent), name: name, caller: caller(req))
             req.replyOK()
-            changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
+            changed(.removed(parent: inode(parent), child: removed, name: name), .inode(inode(parent)), .inode(removed))
         } catch {
             req.reply(error: error.errno)
         }
@@ -206,9 +206,9 @@ final class CairnFilesystem: FuseOperations {
     func rmdir(_ req: consuming FuseRequest, parent: InodeNumber, name: [UInt8]) {
         if readOnlyName(parent, name) { return req.reply(error: EROFS) }
         do {
-            try fs.rmdir(parent: inode(parent), name: name, caller: caller(req))
+            let removed = try fs.rmdir(parent: inode(parent), name: name, caller: caller(req))
             req.replyOK()
-            changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
+            changed(.removed(parent: inode(parent), child: removed, name: name), .inode(inode(parent)), .inode(removed))
         } catch {
             req.reply(error: error.errno)
         }

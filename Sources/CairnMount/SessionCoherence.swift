@@ -54,6 +54,12 @@ final class SessionCoherence: Sendable {
                     member.session.invalidateEntry(parent: Self.node(parent, root: member.root), name: name)
                 case .inode(let inode):
                     member.session.invalidateInode(Self.node(inode, root: member.root))
+                case .removed(let parent, let child, let name):
+                    // Drops the name; kernels that raise IN_DELETE for it tell that mount's inotify
+                    // watchers too (Linux 6.18 does not: see SEMANTICS.md).
+                    member.session.notifyDelete(
+                        parent: Self.node(parent, root: member.root), child: Self.node(child, root: member.root),
+                        name: name)
                 case .snapshot(let root, let name):
                     if let snapshots = HistoryNodes.snapshotsID(root: root) {
                         member.session.invalidateEntry(parent: snapshots, name: name)

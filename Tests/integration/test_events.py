@@ -80,3 +80,23 @@ class EventTests(MountedTestCase):
         self.assertLess(time.monotonic() - started, 1)
         self.assertEqual([e["kind"] for e in seen], ["create", "write"])
         self.assertEqual(seen[1]["cause"], "close")
+
+
+class CoherenceTests(MountedTestCase):
+    def test_changes_through_one_mount_show_in_another_at_once(self):
+        other = CairnMount(store=self.m.store, base=self.m.base + "-b", joins=True)
+        self.addCleanup(other.close)
+        with open(self.p("shared.txt"), "w") as f:
+            f.write("first\n")
+        with open(other.p("shared.txt")) as f:
+            self.assertEqual(f.read(), "first\n")  # now cached by the other mount
+        with open(self.p("shared.txt"), "w") as f:
+            f.write("second, longer\n")
+        started = time.monotonic()
+        with open(other.p("shared.txt")) as f:
+            self.assertEqual(f.read(), "second, longer\n")
+        self.assertEqual(os.stat(other.p("shared.txt")).st_size, 15)
+        os.remove(self.p("shared.txt"))
+        while os.path.exists(other.p("shared.txt")) and time.monotonic() - started < 2:
+            time.sleep(0.01)
+        self.assertLess(time.monotonic() - started, 1, "the removal shows in the other mount within 1 s")

@@ -127,23 +127,29 @@ extension FileSystem {
         return try makeNode(parent: parent, name: name, mode: S_IFLNK | 0o777, target: target, caller: caller)
     }
 
-    public func unlink(parent: InodeID, name: [UInt8], caller: Caller) throws(FSError) {
+    /// Returns the inode the name named.
+    @discardableResult
+    public func unlink(parent: InodeID, name: [UInt8], caller: Caller) throws(FSError) -> InodeID {
         try removeEntry(parent: parent, name: name, directory: false, caller: caller)
     }
 
-    public func rmdir(parent: InodeID, name: [UInt8], caller: Caller) throws(FSError) {
+    @discardableResult
+    public func rmdir(parent: InodeID, name: [UInt8], caller: Caller) throws(FSError) -> InodeID {
         try removeEntry(parent: parent, name: name, directory: true, caller: caller)
     }
 
-    private func removeEntry(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError) {
+    private func removeEntry(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError)
+        -> InodeID
+    {
         guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
         try ensureEntries(parent)
-        try store.usingReserve { () throws(FSError) in
+        return try store.usingReserve { () throws(FSError) in
             try removeEntryTransaction(parent: parent, name: name, directory: directory, caller: caller)
         }
     }
 
     private func removeEntryTransaction(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError)
+        -> InodeID
     {
         // Like ext4's journal, a removal becomes durable with the next commit (within
         // MetadataWriter.commitDelay, or at the next close, fsync or rename).
@@ -166,6 +172,7 @@ extension FileSystem {
             try NamespaceQueries.closeDentry(db, id: dentry, seq: seq)
             try NamespaceQueries.adjustLinks(db, attrs.id, by: directory ? -Int(attrs.nlink) : -1, ctime: now)
             try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: directory ? -1 : 0)
+            return attrs.id
         }
     }
 

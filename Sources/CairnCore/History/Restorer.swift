@@ -256,7 +256,7 @@ final class Restorer {
             try NamespaceQueries.adjustLinks(db, attrs.id, by: -1, ctime: now)
         }
         try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: attrs.isDirectory ? -1 : 0)
-        changes.insert(.entry(parent: parent, name: name))
+        changes.insert(.removed(parent: parent, child: attrs.id, name: name))
         changes.insert(.inode(parent))
         changes.insert(.inode(attrs.id))
         summary.removed += 1
