@@ -30,5 +30,5 @@ install_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The packages the build needs.
-BUILD_PACKAGES=(fuse3 libfuse3-dev libsqlite3-dev pkg-config)
+# The packages the build needs (libcurl4: the HTTP client webhooks are sent with).
+BUILD_PACKAGES=(fuse3 libfuse3-dev libsqlite3-dev pkg-config libcurl4)

@@ -21,6 +21,9 @@ public enum StoreAction: Sendable, Codable, Equatable {
     case prepare(workspace: String, path: String)
     /// A named event consumer took every event up to `seq`.
     case consumed(consumer: String, seq: Int64)
+    /// A webhook for the events after now that its filters keep.
+    case addWebhook(url: String, workspace: String?, pathGlob: String?, kinds: [String], secret: String?)
+    case removeWebhook(id: Int64)
 }
 
 /// What an action did; the fields its kind fills.
@@ -31,6 +34,7 @@ public struct StoreActionResult: Sendable, Codable, Equatable {
     public var retention: RetentionPolicy?
     public var gc: GCSummary?
     public var repair: RepairSummary?
+    public var webhook: Webhook?
 }
 
 extension FileSystem {
@@ -88,6 +92,13 @@ extension FileSystem {
             try prepare(path, in: ws)
         case .consumed(let consumer, let seq):
             try setConsumerPosition(consumer, to: seq)
+        case .addWebhook(let url, let workspace, let pathGlob, let kinds, let secret):
+            result.webhook = try addWebhook(
+                url: url, workspace: workspace.map { name throws(FSError) in try store.workspace(named: name) },
+                pathGlob: pathGlob, kinds: kinds, secret: secret)
+        case .removeWebhook(let id):
+            result.webhook = try webhook(id)
+            try removeWebhook(id)
         }
         return (result, changes)
     }

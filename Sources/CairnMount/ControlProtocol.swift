@@ -5,7 +5,7 @@ import Foundation
 /// (`<store>/daemon.sock`), one JSON response line back.
 public struct ControlRequest: Codable, Sendable {
     public enum Operation: String, Codable, Sendable {
-        case mount, unmount, status, shutdown, perform, lock, locks
+        case mount, unmount, status, shutdown, perform, lock, locks, webhookTest, webhookRetry
     }
 
     public var op: Operation
@@ -21,12 +21,15 @@ public struct ControlRequest: Codable, Sendable {
     public var shared: Bool?
     public var wait: Double?
     public var pid: Int32?
+    /// For `webhookTest` (a webhook) and `webhookRetry` (a delivery).
+    public var id: Int64?
 
     public init(
         op: Operation, mountpoint: String? = nil, workspace: String? = nil, options: [String]? = nil,
         actor: String? = nil, action: StoreAction? = nil, path: String? = nil, shared: Bool? = nil,
-        wait: Double? = nil, pid: Int32? = nil
+        wait: Double? = nil, pid: Int32? = nil, id: Int64? = nil
     ) {
+        self.id = id
         self.action = action
         self.path = path
         self.shared = shared
@@ -62,6 +65,10 @@ public struct ControlResponse: Codable, Sendable {
     /// For `lock`: the fencing token of the grant. For `locks`: every lock.
     public var token: Int64?
     public var locks: [LockReport]?
+    /// For `webhookTest` and `webhookRetry`: the receiver's HTTP status, or why there was none.
+    public var httpStatus: Int?
+    public var detail: String?
+    public var delivery: WebhookDelivery?
 
     static func progress(_ progress: GCProgress) -> ControlResponse {
         var response = ControlResponse(ok: true, error: nil, status: nil)

@@ -90,6 +90,21 @@ public final class ControlServer: Sendable {
                 return response
             case .lock:
                 return .failure("lock is served on a connection of its own")
+            case .webhookTest:
+                guard let id = request.id else { return .failure("webhookTest needs an id") }
+                let (status, error) = try daemon.webhooks.ping(id)
+                var response = ControlResponse(ok: true, error: nil, status: nil)
+                response.httpStatus = status
+                response.detail = error
+                return response
+            case .webhookRetry:
+                guard let id = request.id else { return .failure("webhookRetry needs a delivery id") }
+                guard let dead = try daemon.fs.deliveries(limit: Int.max).first(where: { $0.id == id }) else {
+                    return .failure("no delivery \(id) (see `cairn webhook deliveries`)")
+                }
+                var response = ControlResponse(ok: true, error: nil, status: nil)
+                response.delivery = try daemon.webhooks.retry(dead)
+                return response
             case .status:
                 break
             case .shutdown:

@@ -11,6 +11,8 @@ import Synchronization
 public final class Daemon: Sendable {
     public let store: Store
     public let fs: FileSystem
+    /// Delivers events to webhooks while the daemon runs.
+    let webhooks: WebhookDispatcher
     private let lockFD: Int32
     private let sessions = Mutex(Registry())
     private let coherence = SessionCoherence()
@@ -47,6 +49,7 @@ public final class Daemon: Sendable {
         self.lockFD = lockFD
         store = try Store.open(at: storePath)
         fs = try FileSystem(store: store)
+        webhooks = WebhookDispatcher(fs: fs)
     }
 
     /// Mounts a workspace (or, with `workspace` nil, the whole store) on `mountpoint`.
@@ -171,6 +174,7 @@ public final class Daemon: Sendable {
         }
         // New clients find no socket and start a daemon of their own once the lock is free.
         unlink(store.path + "/daemon.sock")
+        webhooks.stop()
         fs.commitAll()
         store.close()
         close(lockFD)

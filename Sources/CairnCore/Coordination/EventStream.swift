@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// One change as a line of JSON: what `cairn watch --json` prints and `.cairn/events` streams.
 public struct EventLine: Sendable, Codable, Equatable {
@@ -45,6 +46,27 @@ extension FileSystem {
             try db.run(
                 "INSERT OR REPLACE INTO consumers(name, seq, updated_ns) VALUES (?, ?, ?)",
                 [name, seq, Timestamp.now().nanoseconds])
+        }
+    }
+}
+
+/// Which events a watcher or a webhook wants: a path, a directory's tree or a glob (`*` spans
+/// directories), and kinds.
+public struct EventFilter: Sendable {
+    public var pattern: String?
+    public var kinds: Set<String>
+
+    public init(pattern: String?, kinds: [String]) {
+        self.pattern = pattern.flatMap { $0.isEmpty ? nil : $0 }
+        self.kinds = Set(kinds.flatMap { $0.split(separator: ",").map(String.init) })
+    }
+
+    public func matches(_ e: ChangeRecord) -> Bool {
+        if !kinds.isEmpty && !kinds.contains(e.kind) { return false }
+        guard let pattern else { return true }
+        return [e.path, e.oldPath].compactMap { $0 }.contains { path in
+            if pattern.contains(where: { "*?[".contains($0) }) { return fnmatch(pattern, path, 0) == 0 }
+            return path == pattern || path.hasPrefix(pattern + "/")
         }
     }
 }

@@ -17,6 +17,22 @@ public struct ChangeRecord: Sendable, Equatable {
     public var version: Int64?
     public var cause: String?
     public var size: Int64?
+
+    public init(
+        seq: Int64, time: Timestamp, workspace: String, kind: String, path: String, oldPath: String? = nil,
+        actor: String, version: Int64? = nil, cause: String? = nil, size: Int64? = nil
+    ) {
+        self.seq = seq
+        self.time = time
+        self.workspace = workspace
+        self.kind = kind
+        self.path = path
+        self.oldPath = oldPath
+        self.actor = actor
+        self.version = version
+        self.cause = cause
+        self.size = size
+    }
 }
 
 /// A removed file or tree still in history.

@@ -176,6 +176,35 @@ enum Schema {
                     );
                     """)
         }
+        migrator.registerMigration("v6-webhooks") { db in
+            try db.execute(
+                sql: """
+                    -- An HTTP endpoint that receives the events its filters keep, in seq order, from a
+                    -- durable cursor: the last seq it was given (or gave up on).
+                    CREATE TABLE webhooks (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        url TEXT NOT NULL,
+                        workspace INTEGER,
+                        path_glob TEXT,
+                        kinds TEXT,
+                        secret TEXT,
+                        cursor INTEGER NOT NULL,
+                        created_ns INTEGER NOT NULL
+                    );
+                    -- The outcome of each event a webhook was sent: delivered, or dead (it kept failing).
+                    CREATE TABLE webhook_deliveries (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        webhook INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL,
+                        status INTEGER,
+                        error TEXT,
+                        time_ns INTEGER NOT NULL
+                    );
+                    CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries(webhook, id);
+                    """)
+        }
         return migrator
     }
 }

@@ -75,23 +75,3 @@ struct Watch: ParsableCommand {
         return "@\(e.seq) \(e.time.iso8601()) \(e.kind) \(e.workspace):\(moved)\(e.path) by \(e.actor)\n"
     }
 }
-
-/// Which events a watcher wants: a path, a directory's tree or a glob, and kinds.
-struct EventFilter {
-    var pattern: String?
-    var kinds: Set<String>
-
-    init(pattern: String?, kinds: [String]) {
-        self.pattern = pattern.flatMap { $0.isEmpty ? nil : $0 }
-        self.kinds = Set(kinds.flatMap { $0.split(separator: ",").map(String.init) })
-    }
-
-    func matches(_ e: ChangeRecord) -> Bool {
-        if !kinds.isEmpty && !kinds.contains(e.kind) { return false }
-        guard let pattern else { return true }
-        return [e.path, e.oldPath].compactMap { $0 }.contains { path in
-            if pattern.contains(where: { "*?[".contains($0) }) { return fnmatch(pattern, path, 0) == 0 }
-            return path == pattern || path.hasPrefix(pattern + "/")
-        }
-    }
-}
