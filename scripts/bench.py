@@ -155,6 +155,131 @@ def print_history(h):
     print(f"cairn log of a file with {h['versions']} versions: {h['log_default_ms']:.1f} ms (newest 50), {h['log_all_json_ms']:.1f} ms (all, --json)")
 
 
+def percentiles(values):
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return pick(0.5), pick(0.99)
+
+
+def coordination_bench(cairn, base, quick):
+    """Issue figures for coordination: latency from a close returning to the change showing
+    through another mount, in `cairn watch`, in `.cairn/events` of another mount and at a
+    webhook receiver; and an uncontended flock lock+unlock round trip."""
+    import fcntl
+    import http.server
+    import threading
+    store, a, b = (os.path.join(base, d) for d in ("cstore", "cmnt-a", "cmnt-b"))
+    os.makedirs(a)
+    os.makedirs(b)
+    env = dict(os.environ, CAIRN_STORE=store)
+    run([cairn, "init"], env=env)
+    run([cairn, "mount", a], env=env)
+    run([cairn, "mount", b], env=env)
+    n = 200 if quick else 1000
+    closed, seen = {}, {"watch": {}, "events": {}, "webhook": {}}
+    out = {"events": n}
+    try:
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                seen["webhook"].setdefault(body["path"], time.perf_counter())
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        run([cairn, "webhook", "add", f"http://127.0.0.1:{server.server_address[1]}/", "--kind", "write"], env=env)
+        watch = subprocess.Popen([cairn, "watch", "--json", "--kind", "write"], env=env, stdout=subprocess.PIPE,
+                                 text=True)
+        stop = threading.Event()
+
+        def note(line, into):
+            e = json.loads(line)
+            if e["kind"] == "write":
+                into.setdefault(e["path"], time.perf_counter())
+
+        def follow_watch():
+            for line in watch.stdout:
+                note(line, seen["watch"])
+
+        def follow_events():
+            # Raw reads: each one waits for the next change; the last change wakes it to stop.
+            fd = os.open(os.path.join(b, ".cairn", "events"), os.O_RDONLY)
+            rest = b""
+            while not stop.is_set():
+                rest += os.read(fd, 65536)
+                *lines, rest = rest.split(b"\n")
+                for line in lines:
+                    note(line, seen["events"])
+            os.close(fd)
+
+        threading.Thread(target=follow_watch, daemon=True).start()
+        reader = threading.Thread(target=follow_events, daemon=True)
+        reader.start()
+        time.sleep(0.5)
+        visible = []
+        for i in range(n):
+            name = f"e{i}"
+            with open(os.path.join(a, name), "w") as f:
+                f.write(str(i))
+            closed[name] = time.perf_counter()
+            # Through the other mount: poll until the new content reads back.
+            while True:
+                try:
+                    with open(os.path.join(b, name)) as f:
+                        if f.read() == str(i):
+                            break
+                except FileNotFoundError:
+                    pass
+            visible.append(time.perf_counter() - closed[name])
+            time.sleep(0.005)
+        deadline = time.monotonic() + 30
+        while any(len(v) < n for v in seen.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out["other_mount_ms"] = [x * 1000 for x in percentiles(visible)]
+        for key, arrivals in seen.items():
+            lat = [arrivals[p] - closed[p] for p in closed if p in arrivals]
+            out[key + "_ms"] = [x * 1000 for x in percentiles(lat)] if lat else [float("nan")] * 2
+            out[key + "_received"] = len(lat)
+        watch.kill()
+        watch.wait()
+        stop.set()
+        with open(os.path.join(a, "last"), "w") as f:
+            f.write("wake the events reader")
+        reader.join(timeout=5)
+        server.shutdown()
+        # flock lock + unlock, uncontended.
+        fd = os.open(os.path.join(a, "lockfile"), os.O_RDWR | os.O_CREAT, 0o644)
+        trips = []
+        for _ in range(200 if quick else 2000):
+            t = time.perf_counter()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            trips.append(time.perf_counter() - t)
+        os.close(fd)
+        out["flock_us"] = [x * 1e6 for x in percentiles(trips)]
+    finally:
+        subprocess.run([cairn, "unmount", b], env=env, stdout=subprocess.DEVNULL)
+        subprocess.run([cairn, "unmount", a], env=env, stdout=subprocess.DEVNULL)
+    return out
+
+
+def print_coordination(c):
+    print()
+    print(f"{'coordination (' + str(c['events']) + ' closes)':44} {'p50':>12} {'p99':>12} {'received':>12}")
+    rows = [("readable through another mount (ms)", "other_mount_ms", None),
+            ("cairn watch line (ms)", "watch_ms", "watch_received"),
+            (".cairn/events line, other mount (ms)", "events_ms", "events_received"),
+            ("webhook request (ms)", "webhook_ms", "webhook_received")]
+    for label, key, count in rows:
+        p50, p99 = c[key]
+        print(f"{label:44} {p50:12.2f} {p99:12.2f} {str(c[count]) if count else '':>12}")
+    print(f"{'flock lock+unlock, uncontended (us)':44} {c['flock_us'][0]:12.1f} {c['flock_us'][1]:12.1f}")
+
+
 class Target:
     def __init__(self, name, path):
         self.name, self.path = name, path
@@ -167,7 +292,19 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
     ap.add_argument("--history-only", action="store_true", help="only the history figures")
+    ap.add_argument("--coordination-only", action="store_true", help="only the coordination figures")
     args = ap.parse_args()
+    if args.coordination_only:
+        base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
+        try:
+            c = coordination_bench(args.cairn, base, args.quick)
+            print_coordination(c)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"coordination": c}, f, indent=2)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return
     if args.history_only:
         base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
         try:
@@ -271,6 +408,8 @@ def main():
     print(f"creating {n_many} files worked: {cairn_r['create_50k_ok']}")
     results["history"] = history_bench(args.cairn, base, args.quick)
     print_history(results["history"])
+    results["coordination"] = coordination_bench(args.cairn, base, args.quick)
+    print_coordination(results["coordination"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

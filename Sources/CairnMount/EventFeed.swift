@@ -20,10 +20,11 @@ final class EventCursor: Sendable {
         var bytes = pending
         var last = seq
         if bytes.isEmpty {
-            let events = try fs.events(after: seq, in: fs.store.workspace(root: root), limit: 256)
+            // Read the clock first: when nothing of this workspace came up to it, the cursor may
+            // move there (past other workspaces' changes), and later changes are after it.
+            let now = try fs.currentSeq()
+            let events = try fs.events(after: seq, through: now, in: fs.store.workspace(root: root), limit: 256)
             guard !events.isEmpty else {
-                // Changes of other workspaces move the cursor too (they are not this feed's).
-                let now = try fs.currentSeq()
                 if now > seq { state.withLock { if $0.seq == seq { $0.seq = now } } }
                 return nil
             }

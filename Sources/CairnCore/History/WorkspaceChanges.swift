@@ -63,13 +63,16 @@ extension FileSystem {
 
     /// The changes after seq `after`, oldest first, of `workspace` (nil: every workspace), at
     /// most `limit`: what `cairn watch` and `.cairn/events` stream.
-    public func events(after: Int64, in workspace: Workspace? = nil, limit: Int = 1000) throws(FSError)
-        -> [ChangeRecord]
+    /// `through` (default: no bound) stops at a seq: a caller that read the current seq first
+    /// may move past it when nothing came back.
+    public func events(after: Int64, through: Int64 = .max, in workspace: Workspace? = nil, limit: Int = 1000)
+        throws(FSError) -> [ChangeRecord]
     {
         try store.read { db in
             let spaces = try WorkspaceQueries.all(db)
-            return try ChangeQueries.events(db, workspace: workspace?.id, after: after, limit: limit).compactMap {
-                row in
+            let rows = try ChangeQueries.events(
+                db, workspace: workspace?.id, after: after, through: through, limit: limit)
+            return try rows.compactMap { row in
                 let id: Int64? = row[12]
                 guard let ws = spaces.first(where: { $0.id == id }) else { return nil }
                 return try Self.change(row, in: ws, db)

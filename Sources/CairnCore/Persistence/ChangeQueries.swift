@@ -18,15 +18,17 @@ enum ChangeQueries {
             """, [workspace, seq, limit])
     }
 
-    /// Events after `seq`, oldest first, of `workspace` (nil: all).
-    static func events(_ db: Connection, workspace: Int64?, after seq: Int64, limit: Int) throws -> [SQLRow] {
+    /// Events after `seq` and up to `through`, oldest first, of `workspace` (nil: all).
+    static func events(_ db: Connection, workspace: Int64?, after seq: Int64, through: Int64, limit: Int) throws
+        -> [SQLRow]
+    {
         try db.rows(
             """
             SELECT \(eventColumns)
             FROM events e JOIN inodes i ON i.id = e.inode
             LEFT JOIN versions v ON v.inode = e.inode AND v.seq = e.seq
-            WHERE e.seq > ? AND (? IS NULL OR i.workspace = ?) ORDER BY e.seq LIMIT ?
-            """, [seq, workspace, workspace, limit])
+            WHERE e.seq > ? AND e.seq <= ? AND (? IS NULL OR i.workspace = ?) ORDER BY e.seq LIMIT ?
+            """, [seq, through, workspace, workspace, limit])
     }
 
     /// The name `inode` had at `seq`: its parent and name (nil: it had none then).
