@@ -132,6 +132,28 @@ import Testing
         #expect(try t.fs.retention(of: t.workspace) == policy)
         #expect(policy.description == "keep every version for 1h, one per hour for 1d, one per day for forever")
     }
+
+    @Test func oldCoordinationRecordsArePrunedAndHistoryEventsStay() throws {
+        let t = try TemporaryStore()
+        let a = try t.fs.writeFile(t.root, "f", name("x"))
+        let spec = LockSpec(
+            inode: a.id, kind: .flock, exclusive: true, owner: LockOwner(session: 9, id: 1), pid: 1, actor: "tester",
+            place: "test")
+        _ = try t.fs.locks.lock(spec)
+        t.fs.locks.endSession(9)
+        try t.fs.setConsumerPosition("agent", to: 1)
+        let later = Timestamp(nanoseconds: Timestamp.now().nanoseconds + 100 * Self.day)
+        let kinds = { try t.fs.events(after: 0).map(\.kind) }
+        #expect(try kinds().contains("lock"))
+        let dry = try t.fs.collectGarbage(dryRun: true, now: later)
+        let afterDry = try kinds()
+        #expect(dry.recordsPruned == 3 && afterDry.contains("lock"))
+        let real = try t.fs.collectGarbage(dryRun: false, now: later)
+        #expect(real.recordsPruned == 3)
+        #expect(try t.fs.consumerPosition("agent") == nil)
+        let afterReal = try kinds()
+        #expect(!afterReal.contains("lock") && afterReal.contains("write"), "the history's own events stay")
+    }
 }
 
 /// A deterministic random source for property tests (splitmix64).

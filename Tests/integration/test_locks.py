@@ -96,19 +96,29 @@ class LockTests(MountedTestCase):
 
     def test_flock_excludes_across_mounts_and_parked_waiters_hold_no_worker(self):
         holder = self.hold(self.p("f"))
-        # More blocked waiters than the daemon has worker threads (16).
-        waiters = [subprocess.Popen(["flock", "-x", self.other.p("f"), "-c", "sleep 0.01"]) for _ in range(18)]
+        posix = self.hold(self.p("f"), kind="posix", start=0, length=0)
+        # More blocked waiters than the daemon has worker threads (16): flock and F_SETLKW.
+        waiters = [subprocess.Popen(["flock", "-x", self.other.p("f"), "-c", "sleep 0.01"]) for _ in range(10)]
+        waiters += [python("""
+            import fcntl, os, sys
+            fd = os.open(sys.argv[1], os.O_RDWR)
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+        """, self.other.p("f")) for _ in range(8)]
         self.addCleanup(lambda: [w.kill() for w in waiters])
         time.sleep(0.5)
-        self.assertTrue(all(w.poll() is None for w in waiters), "everyone waits for the holder")
+        self.assertTrue(all(w.poll() is None for w in waiters), "everyone waits for the holders")
         started = time.monotonic()
         self.assertEqual(subprocess.run(["ls", self.m.path], capture_output=True).returncode, 0)
         nb = subprocess.run(["flock", "-n", "-x", self.other.p("f"), "-c", "true"])
         self.assertEqual(nb.returncode, 1, "a non-blocking attempt fails at once")
+        waiters[0].send_signal(signal.SIGTERM)
+        self.assertEqual(waiters[0].wait(timeout=1), -signal.SIGTERM, "a signalled waiter ends at once")
         self.assertLess(time.monotonic() - started, 1, "the mount answers while waiters are parked")
-        holder.stdin.close()  # the holder exits: its lock goes
-        for w in waiters:
-            self.assertEqual(w.wait(timeout=20), 0)
+        holder.stdin.close()  # the holders exit: their locks go
+        posix.stdin.close()
+        for w in waiters[1:]:
+            w.communicate(timeout=20)
+            self.assertEqual(w.returncode, 0)
 
     def test_posix_ranges_and_getlk(self):
         a = self.hold(self.p("f"), kind="posix", start=0, length=10)

@@ -18,14 +18,14 @@ class Receiver:
     def __init__(self):
         self.events = []
         self.down = False
-        self.fail_seq = None
+        self.fail_path = None
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 event = json.loads(body)
-                if receiver.down or event.get("seq") == receiver.fail_seq:
+                if receiver.down or (event.get("path"), event.get("kind")) == (receiver.fail_path, "write"):
                     self.send_response(503)
                     self.end_headers()
                     return
@@ -92,9 +92,9 @@ class WebhookTests(MountedTestCase):
 
     def test_an_event_that_keeps_failing_goes_to_the_dead_letter_list(self):
         hook = self.add()
+        self.receiver.fail_path = "bad.txt"
         self.write("bad.txt")
         bad = json.loads(self.m.cairn("log", "bad.txt", "--json").stdout)[0]["seq"]
-        self.receiver.fail_seq = bad
         self.write("next.txt")
         deadline = time.monotonic() + 20
         dead = []
@@ -104,7 +104,7 @@ class WebhookTests(MountedTestCase):
         self.assertEqual([(d["seq"], d["attempts"]) for d in dead], [(bad, 8)])
         paths = [e["path"] for e in self.receiver.wait_for(2)]
         self.assertIn("next.txt", paths, "the webhook moved on")
-        self.receiver.fail_seq = None
+        self.receiver.fail_path = None
         out = self.m.cairn("webhook", "retry", str(dead[0]["id"])).stdout
         self.assertIn("delivered", out)
         self.assertIn(bad, [e["seq"] for e, _, _ in self.receiver.events])

@@ -14,6 +14,10 @@ public struct GCSummary: Sendable, Codable, Equatable {
     public var bytesFreed: Int64 = 0
     /// Chunks still named by a kept version.
     public var chunksKept = 0
+    /// Old coordination records dropped: webhook deliveries (30 days), positions of consumers not
+    /// seen for 90 days, lock and unlock events (7 days). Other events are the history's clock
+    /// and stay.
+    public var recordsPruned = 0
 }
 
 /// Where a long gc is.
@@ -38,6 +42,7 @@ extension FileSystem {
         try store.write(.now) { _ in }
         let released = applyRetention ? try releasedVersions(now: now, progress: progress) : []
         summary.versionsReleased = released.count
+        if applyRetention { summary.recordsPruned = try pruneRecords(now: now, dryRun: dryRun) }
         if !dryRun {
             (summary.filesForgotten, summary.manifestsDeleted) = try release(released, progress: progress)
         }
@@ -53,6 +58,27 @@ extension FileSystem {
         (summary.chunksDeleted, summary.bytesFreed) = try sweep(
             unmarked, recorded: Set(rows.map(\.digest)), marked: marked, markedUpTo: markedUpTo, progress: progress)
         return summary
+    }
+
+    private func pruneRecords(now: Timestamp, dryRun: Bool) throws(FSError) -> Int {
+        let day: Int64 = 86_400_000_000_000
+        let rules: [(table: String, condition: String, age: Int64)] = [
+            ("webhook_deliveries", "time_ns < ?", 30 * day), ("consumers", "updated_ns < ?", 90 * day),
+            ("events", "kind IN ('lock', 'unlock') AND time_ns < ?", 7 * day),
+        ]
+        let work = { (db: Connection) throws -> Int in
+            try rules.reduce(0) { total, rule in
+                let before = now.nanoseconds - rule.age
+                if dryRun {
+                    return total
+                        + (try db.value(
+                            Int.self, "SELECT count(*) FROM \(rule.table) WHERE \(rule.condition)", [before]) ?? 0)
+                }
+                try db.run("DELETE FROM \(rule.table) WHERE \(rule.condition)", [before])
+                return total + db.changesCount
+            }
+        }
+        return dryRun ? try store.read(work) : try store.write(.now, work)
     }
 
     /// The versions each workspace's policy no longer keeps.
