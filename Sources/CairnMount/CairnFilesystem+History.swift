@@ -162,7 +162,8 @@ extension CairnFilesystem {
         defer { buffer.deallocate() }
         do throws(FSError) {
             if let cursor = history.feed(ofHandle: handle) {
-                guard let bytes = try cursor.next(size, from: fs) else {
+                let fs = self.fs
+                guard let bytes = try cursor.serially({ () throws(FSError) in try cursor.next(size, from: fs) }) else {
                     return feed.park(req, cursor: cursor, size: size)
                 }
                 return req.reply(bytes: bytes)

@@ -197,7 +197,11 @@ final class CairnFilesystem: FuseOperations {
         do {
             let removed = try fs.unlink(parent: inode(parent), name: name, caller: caller(req))
             req.replyOK()
-            changed(.removed(parent: inode(parent), child: removed, name: name), .inode(inode(parent)), .inode(removed))
+            // A file with names left is not deleted: the other mounts only drop this name.
+            changed(
+                removed.links == 0
+                    ? .removed(parent: inode(parent), child: removed.inode, name: name)
+                    : .entry(parent: inode(parent), name: name), .inode(inode(parent)), .inode(removed.inode))
         } catch {
             req.reply(error: error.errno)
         }
@@ -208,7 +212,11 @@ final class CairnFilesystem: FuseOperations {
         do {
             let removed = try fs.rmdir(parent: inode(parent), name: name, caller: caller(req))
             req.replyOK()
-            changed(.removed(parent: inode(parent), child: removed, name: name), .inode(inode(parent)), .inode(removed))
+            // A file with names left is not deleted: the other mounts only drop this name.
+            changed(
+                removed.links == 0
+                    ? .removed(parent: inode(parent), child: removed.inode, name: name)
+                    : .entry(parent: inode(parent), name: name), .inode(inode(parent)), .inode(removed.inode))
         } catch {
             req.reply(error: error.errno)
         }
@@ -302,15 +310,18 @@ final class CairnFilesystem: FuseOperations {
 
     func flush(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
         if HistoryNodes.contains(ino) { return req.replyOK() }
-        // close(2) drops the closing process's POSIX locks on the file, after its data is in.
-        defer { fs.locks.unlock(inode: inode(ino), kind: .posix, owner: lockOwner(info)) }
+        // close(2) drops the closing process's POSIX locks on the file, after its data is in,
+        // before close returns (a lock taken right after must not be dropped by this close).
+        let result: Int32
         do {
             try fs.flush(handle: info.handle)
-            req.replyOK()
-            changed(.inode(inode(ino)))
+            result = 0
         } catch {
-            req.reply(error: error.errno)
+            result = error.errno
         }
+        fs.locks.unlock(inode: inode(ino), kind: .posix, owner: posixOwner(info))
+        if result == 0 { changed(.inode(inode(ino))) }
+        req.reply(error: result)
     }
 
     func release(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
@@ -319,7 +330,7 @@ final class CairnFilesystem: FuseOperations {
             return req.replyOK()
         }
         // The last descriptor of an open file is gone: so are its flock locks.
-        defer { if info.flockRelease { fs.locks.unlock(inode: inode(ino), kind: .flock, owner: lockOwner(info)) } }
+        fs.locks.unlock(inode: inode(ino), kind: .flock, owner: flockOwner(info))
         do {
             try fs.release(handle: info.handle)
             req.replyOK()

@@ -149,29 +149,28 @@ extension ControlServer {
             }
         }
         do throws(FSError) {
-            switch try fs.locks.lock(
-                spec,
-                wait: request.wait == 0
-                    ? nil
-                    : (
-                        claim: claim,
-                        granted: { r in
-                            outcome.withLock { $0 = r }
-                            done.signal()
-                        }
-                    ))
-            {
+            let wait = LockTable.Wait(
+                claim: claim, alive: { !claimed.withLock { $0 } },
+                granted: { result in
+                    outcome.withLock { $0 = result }
+                    done.signal()
+                })
+            switch try fs.locks.lock(spec, wait: request.wait == 0 ? nil : wait) {
             case .granted(let token): outcome.withLock { $0 = .success(token) }
             case .conflict(let holder):
                 return answer(.failure("locked by \(holder.actor) (pid \(holder.pid) on \(holder.place))"))
             case .parked(let waiter):
-                let deadline: DispatchTime = request.wait.map { .now() + $0 } ?? .distantFuture
-                if done.wait(timeout: deadline) == .timedOut {
+                // Waits in slices, watching the client: one that went away (Ctrl-C) leaves the queue.
+                let deadline = request.wait.map { Date().addingTimeInterval($0) }
+                while done.wait(timeout: .now() + 0.1) == .timedOut {
+                    let expired = deadline.map { Date() >= $0 } ?? false
+                    guard expired || UnixSocket.hungUp(client) else { continue }
                     if claim() {
                         fs.locks.cancel(waiter: waiter)
                         return answer(.failure("still locked after \(request.wait ?? 0) seconds"))
                     }
                     done.wait()  // granted just now
+                    break
                 }
             }
         } catch {
@@ -254,6 +253,15 @@ public enum UnixSocket {
             if data.count > 1 << 20 { return nil }
         }
         return data.isEmpty ? nil : data
+    }
+
+    /// Whether the other end closed the connection.
+    static func hungUp(_ fd: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, 0) > 0 else { return false }
+        if p.revents & Int16(POLLHUP | POLLERR) != 0 { return true }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
     }
 
     static func writeLine(_ fd: Int32, _ data: Data) {

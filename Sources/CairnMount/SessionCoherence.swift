@@ -43,6 +43,9 @@ final class SessionCoherence: Sendable {
         }
     }
 
+    /// Waits until every notice queued so far went out.
+    func drain() { queue.sync {} }
+
     /// Tells every mount but `origin` about a change.
     func changed(_ change: Change, by origin: Int) {
         let others = members.withLock { m in m.filter { $0.key != origin }.map(\.value) }

@@ -20,8 +20,8 @@ final class WebhookDispatcher: Sendable {
     }()
     private let fs: FileSystem
     private let stopping = Atomic<Bool>(false)
-    /// Per webhook: failed attempts at its next event, and when to try again (monotonic ns).
-    private let retries = Mutex<[Int64: (attempts: Int, next: Int64)]>([:])
+    /// Per webhook: the event it failed on, how many times, and when to try again (monotonic ns).
+    private let retries = Mutex<[Int64: (seq: Int64, attempts: Int, next: Int64)]>([:])
 
     init(fs: FileSystem) {
         self.fs = fs
@@ -60,8 +60,11 @@ final class WebhookDispatcher: Sendable {
             try? fs.advanceWebhook(hook.id, to: last.seq)
             return false
         }
+        // Published only once journaled: a daemon killed now re-sends it under the same seq.
+        guard (try? fs.journalPending()) != nil else { return false }
         let (status, error) = send(hook, event)
-        let attempts = (retries.withLock { $0[hook.id]?.attempts } ?? 0) + 1
+        let earlier = retries.withLock { $0[hook.id] }
+        let attempts = (earlier?.seq == event.seq ? earlier!.attempts : 0) + 1
         let delivered = status.map { (200..<300).contains($0) } ?? false
         if delivered || attempts >= Self.maxAttempts {
             retries.withLock { _ = $0.removeValue(forKey: hook.id) }
@@ -71,7 +74,7 @@ final class WebhookDispatcher: Sendable {
             return true
         }
         let wait = min(firstWait << (attempts - 1), 60_000_000_000)
-        retries.withLock { $0[hook.id] = (attempts, now + wait) }
+        retries.withLock { $0[hook.id] = (event.seq, attempts, now + wait) }
         return false
     }
 

@@ -33,6 +33,9 @@ public final class ParkedRequest: @unchecked Sendable {
         fuse_req_interrupt_func(raw, parkedRequestInterrupted, Unmanaged.passRetained(self).toOpaque())
     }
 
+    /// Whether someone took the right to answer (an interrupt, or the thing waited for).
+    public var isClaimed: Bool { state.withLock { $0.claimed } }
+
     /// Whether this party may answer: false when someone else did, or will.
     public func claim() -> Bool {
         state.withLock { s in

@@ -32,6 +32,11 @@ import Testing
             owner: LockOwner(session: session, id: owner), pid: Int32(owner), actor: "a\(owner)", place: "m")
     }
 
+    /// A waiter that is always there.
+    private func waiting(_ granted: @escaping LockTable.Grant) -> LockTable.Wait {
+        LockTable.Wait(claim: { true }, alive: { true }, granted: granted)
+    }
+
     private func granted(_ outcome: LockTable.Outcome) -> Int64? {
         if case .granted(let token) = outcome { return token }
         return nil
@@ -70,7 +75,9 @@ import Testing
         for owner in [UInt64(2), 3, 4] {
             let outcome = try t.lock(
                 spec(owner, exclusive: false),
-                wait: (claim: { claims[owner]! }, granted: { _ in order.withLock { $0.append(owner) } }))
+                wait: LockTable.Wait(
+                    claim: { claims[owner]! }, alive: { claims[owner]! },
+                    granted: { _ in order.withLock { $0.append(owner) } }))
             guard case .parked = outcome else {
                 Issue.record("owner \(owner) should wait")
                 return
@@ -86,18 +93,41 @@ import Testing
         _ = try t.lock(spec(1, 0, 9))
         _ = try t.lock(spec(2, 10, 19, session: 2))
         let woke = Mutex<[String]>([])
-        _ = try t.lock(
-            spec(2, 0, 9, session: 2), wait: (claim: { true }, granted: { r in woke.withLock { $0.append("\(r)") } }))
+        _ = try t.lock(spec(2, 0, 9, session: 2), wait: waiting { r in woke.withLock { $0.append("\(r)") } })
         #expect(throws: FSError.deadlock) {
-            try t.lock(spec(1, 10, 19), wait: (claim: { true }, granted: { _ in }))
+            try t.lock(spec(1, 10, 19), wait: waiting { _ in })
         }
         #expect(throws: Never.self) {
-            _ = try t.lock(spec(1, kind: .flock), wait: (claim: { true }, granted: { _ in }))
+            _ = try t.lock(spec(1, kind: .flock), wait: waiting { _ in })
         }
         t.endSession(1)
         #expect(woke.withLock { $0.count } == 1, "session 2's waiter gets the range session 1 held")
         #expect(t.all().allSatisfy { $0.owner.session == 2 })
         t.endSession(2)
         #expect(t.all().isEmpty)
+    }
+
+    @Test func flockConversionsDropTheOldLockFirstAndDowngradesWakeWaiters() throws {
+        let (t, _) = table()
+        _ = try t.lock(spec(1, kind: .flock, exclusive: false))
+        _ = try t.lock(spec(2, kind: .flock, exclusive: false))
+        // Both upgrade: the first waits for the second's shared lock, the second's upgrade
+        // drops its shared lock first and then waits for nothing but the first's... which it
+        // dropped too: it is granted, and the first follows when it unlocks.
+        let woke = Mutex<[UInt64]>([])
+        guard case .parked = try t.lock(spec(1, kind: .flock), wait: waiting { _ in woke.withLock { $0.append(1) } })
+        else {
+            Issue.record("the first upgrade waits for the other shared holder")
+            return
+        }
+        #expect(granted(try t.lock(spec(2, kind: .flock))) != nil, "no deadlock between two upgrades")
+        t.unlock(inode: 7, kind: .flock, owner: LockOwner(session: 1, id: 2))
+        #expect(woke.withLock { $0 } == [1])
+        // A downgrade lets shared waiters in at once.
+        let shared = Mutex(false)
+        _ = try t.lock(spec(3, kind: .flock, exclusive: false), wait: waiting { _ in shared.withLock { $0 = true } })
+        #expect(!shared.withLock { $0 })
+        _ = try t.lock(spec(1, kind: .flock, exclusive: false))
+        #expect(shared.withLock { $0 }, "the downgrade woke the shared waiter")
     }
 }

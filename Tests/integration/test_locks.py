@@ -270,3 +270,34 @@ class CliLockTests(MountedTestCase):
         self.assertEqual(self.m.cairn("locks").stdout.strip(), "no locks held")
         with open(self.p(".cairn", "locks")) as f:
             self.assertEqual(f.read(), "")
+
+
+class LockEdgeTests(MountedTestCase):
+    def setUp(self):
+        super().setUp()
+        with open(self.p("f"), "wb") as f:
+            f.write(b"0" * 100)
+
+    def test_a_lock_taken_right_after_a_close_stays_held(self):
+        a = LockClient(self.p("f"))
+        b = LockClient(self.p("f"))
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        for _ in range(30):
+            self.assertEqual(a.ask("lock 0 0 1"), "ok")
+            self.assertEqual(a.ask("closeother"), "ok")      # drops a's lock, as close(2) does
+            self.assertEqual(a.ask("lock 0 0 1"), "ok")      # and a takes it again at once
+            self.assertEqual(b.ask("lock 0 0 0"), f"errno {errno.EAGAIN}", "the new lock must hold")
+            self.assertEqual(a.ask("unlock 0 0"), "ok")
+
+    def test_locks_of_other_ranges_or_an_unlock_of_ones_own_do_not_fence(self):
+        a = LockClient(self.p("f"))
+        b = LockClient(self.p("f"))
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        self.assertEqual(a.ask("lock 0 10 1"), "ok")
+        self.assertEqual(b.ask("lock 50 10 1"), "ok")    # another range, a larger token
+        self.assertEqual(a.ask("write A1"), "ok")
+        self.assertEqual(a.ask("unlock 0 10"), "ok")     # given up, not lost
+        self.assertEqual(b.ask("lock 0 100 1"), "ok")
+        self.assertEqual(a.ask("write A2"), "ok", "writing without a lock is allowed (advisory locks)")

@@ -20,20 +20,38 @@ extension FileSystem {
             })
     }
 
-    /// Remembers that `owner` was granted a lock with `token` through `handle` (see `checkFence`).
-    public func noteLock(handle id: UInt64, owner: LockOwner, token: Int64) {
-        updateHandle(id) { $0.lock = (owner, token) }
+    /// Remembers the lock granted through `handle`, with its token (see `checkFence`).
+    public func noteLock(handle id: UInt64, lock: LockSpec, token: Int64) {
+        updateHandle(id) { $0.lock = HeldLock(lock, token: token, since: .now()) }
     }
 
-    /// Refuses a change through a handle whose owner's lock was lost and granted to another
-    /// owner since (a process that closed another descriptor of the file loses its POSIX locks,
-    /// and may go on writing): the fencing token of the newer exclusive lock is larger.
+    /// An owner gave its locks on `inode` up of its own accord: writing without a lock after
+    /// that is its right (advisory locks), not a lost lock.
+    public func forgetLock(owner: LockOwner, inode: InodeID) {
+        updateHandles { h in
+            if h.inode == inode, h.lock?.owner == owner { h.lock = nil }
+        }
+    }
+
+    /// Refuses a change through a handle whose owner lost its lock without giving it up (a
+    /// process that closes any descriptor of a file loses its POSIX locks on it, and may go on
+    /// writing through another) while another owner took an overlapping exclusive lock of the
+    /// same kind since: that lock's fencing token is larger.
     func checkFence(_ handle: Handle) throws(FSError) {
         guard let mine = handle.lock else { return }
-        let superseded = locks.held(handle.inode).contains {
-            $0.exclusive && $0.owner != mine.owner && $0.token > mine.token
+        let held = locks.held(handle.inode)
+        if held.contains(where: { $0.owner == mine.owner && $0.kind == mine.kind }) { return }
+        let superseded = held.contains {
+            $0.kind == mine.kind && $0.exclusive && $0.owner != mine.owner && $0.token > mine.token
+                && $0.start <= mine.end && mine.start <= $0.end
         }
         if superseded { throw FSError.lockLost }
+    }
+
+    /// Makes the changes the writer holds open survive a crash of the daemon (journaled) before
+    /// they are shown outside: an event once published keeps its seq.
+    public func journalPending() throws(FSError) {
+        try store.write(.journaled) { _ in }
     }
 
     /// The `user.cairn.lock` attribute: each holder of a lock on the file, one per line.

@@ -94,8 +94,24 @@ public final class LockTable: Sendable {
     struct Waiter {
         var id: Int
         var spec: LockSpec
-        var claim: @Sendable () -> Bool
-        var granted: Grant
+        var wait: Wait
+    }
+
+    /// How a queued request is told of its grant. `claim` takes the right to answer (false: the
+    /// request is gone, interrupted); `alive` asks without taking it.
+    public struct Wait: Sendable {
+        public var claim: @Sendable () -> Bool
+        public var alive: @Sendable () -> Bool
+        public var granted: Grant
+
+        public init(
+            claim: @escaping @Sendable () -> Bool, alive: @escaping @Sendable () -> Bool,
+            granted: @escaping Grant
+        ) {
+            self.claim = claim
+            self.alive = alive
+            self.granted = granted
+        }
     }
 
     private struct State {
@@ -124,21 +140,33 @@ public final class LockTable: Sendable {
     }
 
     /// Takes a lock now, or reports the conflict; with `wait`, queues the request instead
-    /// (`parked`), unless waiting would deadlock.
-    public func lock(
-        _ spec: LockSpec, wait: (claim: @Sendable () -> Bool, granted: Grant)? = nil
-    ) throws(FSError) -> Outcome {
-        try state.withLock { (s: inout State) throws(FSError) -> Outcome in
+    /// (`parked`), unless waiting would deadlock. An flock conversion drops the owner's lock
+    /// first, as Linux does (so two holders upgrading at once do not wait on each other, and a
+    /// failed LOCK_NB upgrade leaves no lock); whatever the change releases wakes its waiters.
+    public func lock(_ spec: LockSpec, wait: Wait? = nil) throws(FSError) -> Outcome {
+        var released: [HeldLock] = []
+        var wake: [(Waiter, Result<Int64, FSError>)] = []
+        defer {
+            for lock in released { recordRelease(lock) }
+            for (waiter, result) in wake { waiter.wait.granted(result) }
+        }
+        return try state.withLock { (s: inout State) throws(FSError) -> Outcome in
+            if spec.kind == .flock {
+                released = Self.remove(inode: spec.inode, kind: .flock, owner: spec.owner, start: 0, end: .max, &s)
+            }
             if let conflict = s.held[spec.inode]?.first(where: { spec.conflicts(with: $0) }) {
+                if !released.isEmpty { wake = serveWaiters(spec.inode, &s) }
                 guard let wait else { return .conflict(conflict) }
                 if spec.kind == .posix, Self.wouldDeadlock(spec, s) { throw FSError.deadlock }
                 let id = s.nextWaiter
                 s.nextWaiter += 1
-                s.waiting[spec.inode, default: []].append(
-                    Waiter(id: id, spec: spec, claim: wait.claim, granted: wait.granted))
+                s.waiting[spec.inode, default: []].append(Waiter(id: id, spec: spec, wait: wait))
                 return .parked(waiter: id)
             }
-            return .granted(token: try grant(spec, &s))
+            let (token, replaced) = try grant(spec, &s)
+            // A downgrade (or a lock over part of an owner's range) may let waiters in.
+            if !replaced.isEmpty || !released.isEmpty { wake = serveWaiters(spec.inode, &s) }
+            return .granted(token: token)
         }
     }
 
@@ -156,7 +184,7 @@ public final class LockTable: Sendable {
             return (released, released.isEmpty ? [] : serveWaiters(inode, &s))
         }
         for lock in released { recordRelease(lock) }
-        for (waiter, result) in wake { waiter.granted(result) }
+        for (waiter, result) in wake { waiter.wait.granted(result) }
     }
 
     /// Ends a session: its locks are released, its waiters are returned (to be answered).
@@ -173,7 +201,7 @@ public final class LockTable: Sendable {
                 }
             }
             for inode in Array(s.waiting.keys) {
-                for w in s.waiting[inode]! where w.spec.owner.session == session && w.claim() {
+                for w in s.waiting[inode]! where w.spec.owner.session == session && w.wait.claim() {
                     wake.append((w, .failure(FSError.interrupted)))
                 }
                 s.waiting[inode]!.removeAll { $0.spec.owner.session == session }
@@ -182,7 +210,7 @@ public final class LockTable: Sendable {
             return (released, wake)
         }
         for lock in released { recordRelease(lock) }
-        for (waiter, result) in wake { waiter.granted(result) }
+        for (waiter, result) in wake { waiter.wait.granted(result) }
     }
 
     /// Forgets a waiter whose request was interrupted.
@@ -205,25 +233,27 @@ public final class LockTable: Sendable {
 
     /// Adds a granted lock: the owner's own locks of that kind over the range are replaced (a
     /// POSIX lock over part of an owner's range splits it; an flock converts).
-    private func grant(_ spec: LockSpec, _ s: inout State) throws(FSError) -> Int64 {
+    /// Returns the token and the owner's locks the new one replaced.
+    private func grant(_ spec: LockSpec, _ s: inout State) throws(FSError) -> (Int64, [HeldLock]) {
         let token = try recordGrant(spec)
-        _ = Self.remove(inode: spec.inode, kind: spec.kind, owner: spec.owner, start: spec.start, end: spec.end, &s)
+        let replaced = Self.remove(
+            inode: spec.inode, kind: spec.kind, owner: spec.owner, start: spec.start, end: spec.end, &s)
         s.held[spec.inode, default: []].append(HeldLock(spec, token: token, since: .now()))
-        return token
+        return (token, replaced)
     }
 
     /// Grants, in order, the waiters of `inode` that no longer conflict.
     private func serveWaiters(_ inode: InodeID, _ s: inout State) -> [(Waiter, Result<Int64, FSError>)] {
         var served: [(Waiter, Result<Int64, FSError>)] = []
         var remaining: [Waiter] = []
-        for w in s.waiting[inode] ?? [] {
+        for w in s.waiting[inode] ?? [] where w.wait.alive() {
             guard !(s.held[inode] ?? []).contains(where: { w.spec.conflicts(with: $0) }) else {
                 remaining.append(w)
                 continue
             }
-            guard w.claim() else { continue }  // interrupted meanwhile
+            guard w.wait.claim() else { continue }  // interrupted meanwhile
             do {
-                served.append((w, .success(try grant(w.spec, &s))))
+                served.append((w, .success(try grant(w.spec, &s).0)))
             } catch {
                 served.append((w, .failure(error)))
             }
@@ -266,7 +296,8 @@ public final class LockTable: Sendable {
         func blockers(of wanted: LockSpec) -> Set<LockOwner> {
             Set((s.held[wanted.inode] ?? []).filter { wanted.conflicts(with: $0) }.map(\.owner))
         }
-        let waitingOwners = s.waiting.values.flatMap { $0 }.filter { $0.spec.kind == .posix }
+        // Waiters already interrupted wait for nothing.
+        let waitingOwners = s.waiting.values.flatMap { $0 }.filter { $0.spec.kind == .posix && $0.wait.alive() }
         var seen = Set<LockOwner>()
         var frontier = blockers(of: spec)
         while let owner = frontier.popFirst() {

@@ -65,7 +65,7 @@ extension FileSystem {
     public func flush(handle id: UInt64) throws(FSError) {
         let handle = try handle(id)
         guard let file = handle.file else { return }
-        try checkFence(handle)
+        if handle.writable { try checkFence(handle) }
         try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true)
     }
 

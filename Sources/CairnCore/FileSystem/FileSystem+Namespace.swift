@@ -127,19 +127,23 @@ extension FileSystem {
         return try makeNode(parent: parent, name: name, mode: S_IFLNK | 0o777, target: target, caller: caller)
     }
 
-    /// Returns the inode the name named.
+    /// Returns the inode the name named, and how many names it has left.
     @discardableResult
-    public func unlink(parent: InodeID, name: [UInt8], caller: Caller) throws(FSError) -> InodeID {
+    public func unlink(parent: InodeID, name: [UInt8], caller: Caller) throws(FSError) -> (
+        inode: InodeID, links: UInt64
+    ) {
         try removeEntry(parent: parent, name: name, directory: false, caller: caller)
     }
 
     @discardableResult
-    public func rmdir(parent: InodeID, name: [UInt8], caller: Caller) throws(FSError) -> InodeID {
+    public func rmdir(parent: InodeID, name: [UInt8], caller: Caller) throws(FSError) -> (
+        inode: InodeID, links: UInt64
+    ) {
         try removeEntry(parent: parent, name: name, directory: true, caller: caller)
     }
 
     private func removeEntry(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError)
-        -> InodeID
+        -> (inode: InodeID, links: UInt64)
     {
         guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
         try ensureEntries(parent)
@@ -149,7 +153,7 @@ extension FileSystem {
     }
 
     private func removeEntryTransaction(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError)
-        -> InodeID
+        -> (inode: InodeID, links: UInt64)
     {
         // Like ext4's journal, a removal becomes durable with the next commit (within
         // MetadataWriter.commitDelay, or at the next close, fsync or rename).
@@ -172,7 +176,7 @@ extension FileSystem {
             try NamespaceQueries.closeDentry(db, id: dentry, seq: seq)
             try NamespaceQueries.adjustLinks(db, attrs.id, by: directory ? -Int(attrs.nlink) : -1, ctime: now)
             try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: directory ? -1 : 0)
-            return attrs.id
+            return (attrs.id, directory ? 0 : attrs.nlink - 1)
         }
     }
 

@@ -33,8 +33,8 @@ public final class FileSystem: Sendable {
         var flags: Int32
         var caller: Caller
         var file: OpenFile?
-        /// The last lock granted through this handle: its owner and fencing token.
-        var lock: (owner: LockOwner, token: Int64)?
+        /// The last lock granted through this handle, with its fencing token.
+        var lock: HeldLock?
         var writable: Bool { flags & O_ACCMODE != O_RDONLY }
         var append: Bool { flags & O_APPEND != 0 }
     }
@@ -72,6 +72,12 @@ public final class FileSystem: Sendable {
     static let capabilityName = Array("security.capability".utf8)
 
     // MARK: handles
+
+    func updateHandles(_ change: (inout Handle) -> Void) {
+        table.withLock { t in
+            for id in Array(t.handles.keys) { change(&t.handles[id]!) }
+        }
+    }
 
     func updateHandle(_ id: UInt64, _ change: (inout Handle) -> Void) {
         table.withLock { t in
