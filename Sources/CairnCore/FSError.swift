@@ -29,6 +29,8 @@ public enum FSError: Error, Equatable, CustomStringConvertible, Sendable {
     case interrupted
     /// The lock this change was made under was lost and granted to another (ENOLCK).
     case lockLost
+    /// The workspace's quota would be exceeded (EDQUOT).
+    case quotaExceeded
     case io(String)
 
     public var description: String {
@@ -56,6 +58,7 @@ public enum FSError: Error, Equatable, CustomStringConvertible, Sendable {
         case .busy(let why): "busy: \(why)"
         case .deadlock: "waiting for this lock would deadlock"
         case .interrupted: "interrupted"
+        case .quotaExceeded: "the workspace's quota is reached; free space in it, or raise it with `cairn quota`"
         case .lockLost:
             "the lock this change was made under was lost and granted to another holder; the change is refused"
         case .io(let why): "I/O error: \(why)"

@@ -27,6 +27,9 @@ public final class Store: Sendable {
     /// Commits hold it shared from storing chunks until their rows are written; gc holds it
     /// exclusively while it deletes chunks, so it never deletes one a commit is about to name.
     let sweepLock = SweepLock()
+    /// Counts operations of the writer: what was computed from the database at one count is
+    /// still true while it has not moved (quota usage).
+    let changes = Atomic<Int>(0)
     /// The last free-space check: when, and whether there was room for data (SpaceReserve).
     let spaceCheck = Mutex<(at: Int64, room: Bool)>((0, true))
 
@@ -219,6 +222,7 @@ public final class Store: Sendable {
     /// when this returns (see MetadataWriter).
     func write<T>(_ commit: MetadataWriter.Commit = .now, _ work: (Connection) throws -> T) throws(FSError) -> T {
         guard let writer else { throw FSError.readOnly }
+        defer { changes.wrappingAdd(1, ordering: .relaxed) }
         return try writer.perform(commit, work)
     }
 

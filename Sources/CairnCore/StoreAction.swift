@@ -24,6 +24,8 @@ public enum StoreAction: Sendable, Codable, Equatable {
     /// A webhook for the events after now that its filters keep.
     case addWebhook(url: String, workspace: String?, pathGlob: String?, kinds: [String], secret: String?)
     case removeWebhook(id: Int64)
+    /// nil limits: none.
+    case setQuota(workspace: String, bytes: Int64?, files: Int64?)
 }
 
 /// What an action did; the fields its kind fills.
@@ -35,6 +37,7 @@ public struct StoreActionResult: Sendable, Codable, Equatable {
     public var gc: GCSummary?
     public var repair: RepairSummary?
     public var webhook: Webhook?
+    public var quota: QuotaReport?
 }
 
 extension FileSystem {
@@ -96,6 +99,11 @@ extension FileSystem {
             result.webhook = try addWebhook(
                 url: url, workspace: workspace.map { name throws(FSError) in try store.workspace(named: name) },
                 pathGlob: pathGlob, kinds: kinds, secret: secret)
+        case .setQuota(let workspace, let bytes, let files):
+            let ws = try store.workspace(named: workspace)
+            result.workspace = ws.name
+            try setQuota(of: ws, bytes: bytes, files: files)
+            result.quota = try quotaReport(of: ws)
         case .removeWebhook(let id):
             result.webhook = try webhook(id)
             try removeWebhook(id)

@@ -501,7 +501,7 @@ final class CairnFilesystem: FuseOperations {
 
     func statfs(_ req: consuming FuseRequest, ino: InodeNumber) {
         do {
-            let s = try fs.statfs()
+            let s = try fs.statfs(root: root == 1 ? nil : root)
             var v = statvfs()
             v.f_bsize = UInt(s.blockSize)
             v.f_frsize = UInt(s.blockSize)

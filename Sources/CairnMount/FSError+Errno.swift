@@ -34,6 +34,7 @@ extension FSError {
         case .deadlock: EDEADLK
         case .interrupted: EINTR
         case .lockLost: ENOLCK
+        case .quotaExceeded: EDQUOT
         case .io: EIO
         }
     }

@@ -15,6 +15,8 @@ final class OpenFile: @unchecked Sendable {
     var manifest: Manifest
     var staged: [Int64: StagedChunk] = [:]
     var size: Int64
+    /// The size of the committed content (what quota usage counts until the next commit).
+    var committedSize: Int64
     var mtime: Timestamp
     var ctime: Timestamp
     /// Content or size changed since the last commit.
@@ -38,6 +40,7 @@ final class OpenFile: @unchecked Sendable {
         self.inode = inode
         self.manifest = manifest
         self.size = size
+        self.committedSize = size
         self.mtime = mtime
         self.ctime = ctime
         self.content = content
@@ -64,6 +67,7 @@ final class OpenFile: @unchecked Sendable {
         guard !modified, staged.isEmpty else { return }
         self.manifest = manifest
         self.size = size
+        self.committedSize = size
         self.mtime = mtime
         self.ctime = ctime
     }

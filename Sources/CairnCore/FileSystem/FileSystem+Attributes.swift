@@ -148,6 +148,26 @@ extension FileSystem {
 
     // MARK: statfs
 
+    /// `root` (a workspace's root) makes a workspace with a quota report its quota: its limit
+    /// as the size, what is left of it as free (as `df` on a quota'd directory tree shows).
+    public func statfs(root: InodeID? = nil) throws(FSError) -> FilesystemStats {
+        var stats = try statfs()
+        guard quotas.withLock({ $0.any }), let root, let ws = try? store.workspace(root: root) else { return stats }
+        let quota = try quotaReport(of: ws)
+        if let limit = quota.limitBytes {
+            let block = Int64(max(stats.blockSize, 1))
+            stats.totalBlocks = UInt64(limit / block)
+            let free = UInt64(max(0, limit - quota.usedBytes) / block)
+            stats.freeBlocks = min(stats.freeBlocks, free)
+            stats.availableBlocks = min(stats.availableBlocks, free)
+        }
+        if let limit = quota.limitFiles {
+            stats.totalInodes = UInt64(limit)
+            stats.freeInodes = UInt64(max(0, limit - quota.usedFiles))
+        }
+        return stats
+    }
+
     public func statfs() throws(FSError) -> FilesystemStats {
         var vfs = statvfs()
         guard statvfs(store.path, &vfs) == 0 else { throw FSError.fromErrno(errno, "statvfs") }

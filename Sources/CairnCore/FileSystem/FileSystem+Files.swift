@@ -57,7 +57,10 @@ extension FileSystem {
         guard store.hasRoomForData() else { throw FSError.noSpace }
         file.lock.lock()
         defer { file.lock.unlock() }
-        try file.write(data, at: handle.append ? file.size : offset, time: Timestamp.now())
+        let at = handle.append ? file.size : offset
+        let (end, overflow) = at.addingReportingOverflow(Int64(data.count))
+        if !overflow { try checkQuota(file.inode, growth: max(file.size, end) - file.committedSize) }
+        try file.write(data, at: at, time: Timestamp.now())
         return data.count
     }
 
@@ -66,7 +69,7 @@ extension FileSystem {
         let handle = try handle(id)
         guard let file = handle.file else { return }
         if handle.writable { try checkFence(handle) }
-        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true)
+        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true, enforceQuota: true)
     }
 
     /// The last descriptor of an open is gone. Commits what a shared mmap dirtied after the last
@@ -88,12 +91,17 @@ extension FileSystem {
             return
         }
         try checkFence(handle)
-        try commit(file, cause: "fsync", actor: handle.caller.actor, durable: true, seal: false, force: true)
+        try commit(
+            file, cause: "fsync", actor: handle.caller.actor, durable: true, seal: false, force: true,
+            enforceQuota: true)
     }
 
     /// Commits the file's changes as a version (see the type's contract).
+    /// `enforceQuota`: close and fsync refuse a commit past the workspace's quota; commits the
+    /// daemon makes on its own (rename, shutdown) never lose what was written.
     func commit(
-        _ file: OpenFile, cause: String, actor: String, durable: Bool, seal: Bool, force: Bool = false
+        _ file: OpenFile, cause: String, actor: String, durable: Bool, seal: Bool, force: Bool = false,
+        enforceQuota: Bool = false
     ) throws(FSError) {
         // Before the file's lock: gc takes the sweep lock first, then reads open files.
         store.sweepLock.lockShared()
@@ -109,6 +117,7 @@ extension FileSystem {
             return
         }
         if !file.staged.isEmpty, !store.hasRoomForData() { throw FSError.noSpace }
+        if enforceQuota { try checkQuota(file.inode, growth: file.size - file.committedSize) }
         if durable { try store.syncPendingBlobs() }
         let stored = try file.storeStaged(durable: durable)
         if !durable && stored.contains(where: { !$0.ref.inline }) { store.noteUnsyncedBlobs() }
@@ -158,6 +167,7 @@ extension FileSystem {
             return id
         }
         file.modified = false
+        file.committedSize = size
         file.pendingStored = []
         if seal {
             file.sessionVersion = nil
@@ -179,6 +189,7 @@ extension FileSystem {
         if let handle, let file = try self.handle(handle).file {
             file.lock.lock()
             defer { file.lock.unlock() }
+            try checkQuota(file.inode, growth: size - file.committedSize)
             try file.truncate(to: size, time: Timestamp.now())
             return
         }

@@ -56,6 +56,7 @@ extension FileSystem {
     ) throws(FSError) -> InodeAttributes {
         try Self.validate(name: name)
         try ensureEntries(parent)
+        try checkQuota(parent, growth: 0, newInodes: 1)
         let isDirectory = mode & S_IFMT == S_IFDIR
         return try store.write(.deferred) { db in
             guard let (parentAttrs, workspace) = try NamespaceQueries.inodeAndWorkspace(db, parent) else {

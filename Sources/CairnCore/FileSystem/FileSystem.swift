@@ -27,6 +27,7 @@ public final class FileSystem: Sendable {
     let pendingDirectories: Mutex<Set<InodeID>>
     /// flock and POSIX locks of every mount and the CLI (the daemon's; see LockTable).
     public let locks: LockTable
+    let quotas = Mutex(QuotaCache())
 
     struct Handle {
         var inode: InodeID
@@ -55,6 +56,7 @@ public final class FileSystem: Sendable {
         capabilityHolders = Mutex(Set(holders))
         pendingDirectories = Mutex(Set(pending))
         locks = Self.lockTable(store)
+        try loadQuotas()
         try store.staging.removeLeftovers()
         store.ensureReserve()
     }

@@ -205,6 +205,15 @@ enum Schema {
                     CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries(webhook, id);
                     """)
         }
+        migrator.registerMigration("v7-quotas") { db in
+            try db.execute(
+                sql: """
+                    -- Limits on the bytes of current versions and the number of live inodes (NULL: none).
+                    ALTER TABLE workspaces ADD COLUMN quota_bytes INTEGER;
+                    ALTER TABLE workspaces ADD COLUMN quota_files INTEGER;
+                    CREATE INDEX inodes_by_workspace ON inodes(workspace);
+                    """)
+        }
         return migrator
     }
 }
