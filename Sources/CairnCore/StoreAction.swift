@@ -26,6 +26,10 @@ public enum StoreAction: Sendable, Codable, Equatable {
     case removeWebhook(id: Int64)
     /// nil limits: none.
     case setQuota(workspace: String, bytes: Int64?, files: Int64?)
+    /// Admins only (root, the owner, or an admin grant).
+    case grant(workspace: String, principal: String, role: Role)
+    case revoke(workspace: String, principal: String)
+    case transfer(workspace: String, to: String, keepAdmin: Bool)
 }
 
 /// What an action did; the fields its kind fills.
@@ -38,6 +42,7 @@ public struct StoreActionResult: Sendable, Codable, Equatable {
     public var repair: RepairSummary?
     public var webhook: Webhook?
     public var quota: QuotaReport?
+    public var grants: [Grant]?
 }
 
 extension FileSystem {
@@ -99,6 +104,19 @@ extension FileSystem {
             result.webhook = try addWebhook(
                 url: url, workspace: workspace.map { name throws(FSError) in try store.workspace(named: name) },
                 pathGlob: pathGlob, kinds: kinds, secret: secret)
+        case .grant(let workspace, let principal, let role):
+            let ws = try adminWorkspace(workspace, caller)
+            try grant(role, to: principal, in: ws)
+            result.grants = try grants(in: ws)
+        case .revoke(let workspace, let principal):
+            let ws = try adminWorkspace(workspace, caller)
+            try revoke(principal, in: ws)
+            result.grants = try grants(in: ws)
+        case .transfer(let workspace, let to, let keepAdmin):
+            let ws = try adminWorkspace(workspace, caller)
+            try transfer(ws, to: to, keepAdmin: keepAdmin)
+            result.workspace = ws.name
+            result.grants = try grants(in: ws)
         case .setQuota(let workspace, let bytes, let files):
             let ws = try store.workspace(named: workspace)
             result.workspace = ws.name
@@ -109,5 +127,14 @@ extension FileSystem {
             try removeWebhook(id)
         }
         return (result, changes)
+    }
+
+    /// The workspace, when `caller` may administer it.
+    private func adminWorkspace(_ name: String, _ caller: Caller) throws(FSError) -> Workspace {
+        let ws = try store.workspace(named: name)
+        guard try role(of: caller, in: ws) == .admin else {
+            throw FSError.invalidArgument("only an admin of '\(name)' (its owner, root, or an admin grant) may do that")
+        }
+        return ws
     }
 }

@@ -20,7 +20,7 @@ public struct Timestamp: Sendable, Equatable, Comparable, Hashable, Codable {
     }
 
     /// Nanoseconds of a clock that never steps (for timers, not for timestamps).
-    static func monotonicNanoseconds() -> Int64 {
+    public static func monotonicNanoseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)

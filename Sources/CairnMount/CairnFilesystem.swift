@@ -106,6 +106,7 @@ final class CairnFilesystem: FuseOperations {
             return historyLookup(req, parent: parent, name: name)
         }
         do {
+            if fs.enforcesRoles { try fs.authorize(caller(req), inode(parent), needs: .reader) }
             req.reply(entry: entry(try fs.lookup(parent: inode(parent), name: name)))
         } catch .notFound {
             req.reply(entry: .negative(timeout: negativeTTL))
@@ -405,6 +406,7 @@ final class CairnFilesystem: FuseOperations {
     func opendir(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
         if HistoryNodes.contains(ino) { return historyOpendir(req, ino: ino) }
         do throws(FSError) {
+            if fs.enforcesRoles { try fs.authorize(caller(req), inode(ino), needs: .reader) }
             let attrs = try fs.getattr(inode(ino))
             guard attrs.isDirectory else { throw FSError.notDirectory }
             req.reply(open: OpenReply(handle: 0))

@@ -6,6 +6,7 @@ extension FileSystem {
     public func setattr(_ inode: InodeID, changes: AttributeChanges, handle: UInt64?, caller: Caller) throws(FSError)
         -> InodeAttributes
     {
+        try authorize(caller, inode, needs: .writer)
         if let size = changes.size {
             let attrs = try getattr(inode)
             if attrs.isDirectory { throw FSError.isDirectory }
@@ -112,6 +113,7 @@ extension FileSystem {
         throws(FSError)
     {
         try Self.validateXattr(name: name)
+        try authorize(caller, inode, needs: .writer)
         guard value.count <= Limits.maxXattrValue else { throw FSError.attributeTooLarge }
         try store.write(.deferred) { db in
             let attrs = try NamespaceQueries.requireInode(db, inode)
@@ -132,6 +134,7 @@ extension FileSystem {
 
     public func removexattr(_ inode: InodeID, name: [UInt8], caller: Caller) throws(FSError) {
         try Self.validateXattr(name: name)
+        try authorize(caller, inode, needs: .writer)
         try store.write(.deferred) { db in
             guard try XattrQueries.remove(db, inode: inode, name: name) else { throw FSError.noAttribute }
             try Self.recordXattrChange(db, inode: inode, caller: caller)

@@ -5,6 +5,8 @@ import Synchronization
 extension FileSystem {
     /// Opens an inode. `flags` are open(2)'s; O_TRUNC truncates a regular file here.
     public func open(_ inode: InodeID, flags: Int32, caller: Caller) throws(FSError) -> UInt64 {
+        try authorize(
+            caller, inode, needs: flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0 ? .writer : .reader)
         let attrs = try store.read { db in try NamespaceQueries.requireInode(db, inode) }
         if attrs.isDirectory && flags & O_ACCMODE != O_RDONLY { throw FSError.isDirectory }
         let handle = try addHandle(inode: inode, flags: flags, caller: caller, regular: attrs.isRegular)
@@ -53,6 +55,7 @@ extension FileSystem {
         let handle = try handle(id)
         guard let file = handle.file else { throw FSError.isDirectory }
         guard handle.writable else { throw FSError.badHandle }
+        try authorize(handle.caller, handle.inode, needs: .writer)
         try checkFence(handle)
         guard store.hasRoomForData() else { throw FSError.noSpace }
         file.lock.lock()

@@ -55,6 +55,7 @@ extension FileSystem {
         parent: InodeID, name: [UInt8], mode: UInt32, rdev: UInt64 = 0, target: [UInt8]? = nil, caller: Caller
     ) throws(FSError) -> InodeAttributes {
         try Self.validate(name: name)
+        try authorize(caller, parent, needs: .writer)
         try ensureEntries(parent)
         try checkQuota(parent, growth: 0, newInodes: 1)
         let isDirectory = mode & S_IFMT == S_IFDIR
@@ -147,6 +148,7 @@ extension FileSystem {
         -> (inode: InodeID, links: UInt64)
     {
         guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
+        try authorize(caller, parent, needs: .writer)
         try ensureEntries(parent)
         return try store.usingReserve { () throws(FSError) in
             try removeEntryTransaction(parent: parent, name: name, directory: directory, caller: caller)
@@ -185,6 +187,7 @@ extension FileSystem {
         -> InodeAttributes
     {
         try Self.validate(name: newName)
+        try authorize(caller, newParent, needs: .writer)
         try ensureEntries(newParent)
         try commitIfModified(inode, cause: "link", actor: caller.actor)
         return try store.write(.deferred) { db in
@@ -222,6 +225,8 @@ extension FileSystem {
         if options.contains(.noReplace) && options.contains(.exchange) {
             throw FSError.invalidArgument("RENAME_NOREPLACE and RENAME_EXCHANGE together")
         }
+        try authorize(caller, parent, needs: .writer)
+        try authorize(caller, newParent, needs: .writer)
         try ensureEntries(parent, newParent)
         // Content written under the old name is committed before the name changes, so
         // write-temp-then-rename never publishes a name whose bytes are not yet a version.

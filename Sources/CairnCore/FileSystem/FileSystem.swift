@@ -28,6 +28,7 @@ public final class FileSystem: Sendable {
     /// flock and POSIX locks of every mount and the CLI (the daemon's; see LockTable).
     public let locks: LockTable
     let quotas = Mutex(QuotaCache())
+    let permissions = Mutex(RoleCache())
 
     struct Handle {
         var inode: InodeID
@@ -57,6 +58,7 @@ public final class FileSystem: Sendable {
         pendingDirectories = Mutex(Set(pending))
         locks = Self.lockTable(store)
         try loadQuotas()
+        try loadPermissions()
         try store.staging.removeLeftovers()
         store.ensureReserve()
     }

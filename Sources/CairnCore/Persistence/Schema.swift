@@ -214,6 +214,19 @@ enum Schema {
                     CREATE INDEX inodes_by_workspace ON inodes(workspace);
                     """)
         }
+        migrator.registerMigration("v8-grants") { db in
+            try db.execute(
+                sql: """
+                    -- Roles in a workspace: principal is uid:N, gid:N or agent:NAME; role is reader,
+                    -- writer or admin.
+                    CREATE TABLE grants (
+                        workspace INTEGER NOT NULL,
+                        principal TEXT NOT NULL,
+                        role TEXT NOT NULL,
+                        PRIMARY KEY (workspace, principal)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

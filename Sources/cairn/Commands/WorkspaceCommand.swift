@@ -7,7 +7,7 @@ import Glibc
 struct WorkspaceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workspace", abstract: "Create and list workspaces; show or set their retention of history.",
-        subcommands: [Create.self, List.self, Fork.self, Retention.self])
+        subcommands: [Create.self, List.self, Fork.self, Transfer.self, Retention.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a workspace owned by you.")
@@ -75,6 +75,22 @@ struct WorkspaceCommand: ParsableCommand {
                 print(
                     "forked '\(source)'\(at.map { " as of \($0)" } ?? "") as '\(name)'; mount it with `cairn mount DIR --workspace \(name)`"
                 )
+            }
+        }
+    }
+
+    struct Transfer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hand a workspace to a new owner (the agent that built it may keep admin).")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The workspace.") var workspace: String
+        @Option(help: "The new owner: user:NAME or uid:N.") var to: String
+        @Flag(help: "The old owner keeps an admin grant.") var keepAdmin = false
+
+        func run() throws {
+            try reporting {
+                _ = try storeOptions.perform(.transfer(workspace: workspace, to: to, keepAdmin: keepAdmin))
+                print("'\(workspace)' now belongs to \(to)\(keepAdmin ? "; the old owner keeps admin" : "")")
             }
         }
     }
