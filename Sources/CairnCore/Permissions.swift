@@ -86,7 +86,10 @@ extension FileSystem {
             permissions.withLock { $0.roles[key] = (fresh, now) }
             role = fresh
         }
-        if role! < needs { throw FSError.permissionDenied }
+        if role! < needs {
+            audit(caller, "denied", inode: inode, result: "denied: needs \(needs.rawValue), has \(role!.rawValue)")
+            throw FSError.permissionDenied
+        }
     }
 
     public func grant(_ role: Role, to principal: String, in workspace: Workspace) throws(FSError) {

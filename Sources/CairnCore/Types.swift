@@ -105,13 +105,16 @@ public struct Caller: Sendable, Equatable {
     public var pid: Int32
     public var groups: [UInt32]
     public var actor: String
+    /// The calling program's name (/proc/PID/comm), for the audit log.
+    public var process: String
 
-    public init(uid: UInt32, gid: UInt32, pid: Int32, groups: [UInt32] = [], actor: String) {
+    public init(uid: UInt32, gid: UInt32, pid: Int32, groups: [UInt32] = [], actor: String, process: String = "") {
         self.uid = uid
         self.gid = gid
         self.pid = pid
         self.groups = groups
         self.actor = actor
+        self.process = process
     }
 
     public func isMember(of group: UInt32) -> Bool { gid == group || groups.contains(group) }

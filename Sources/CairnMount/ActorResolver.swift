@@ -11,6 +11,7 @@ final class ActorResolver: Sendable {
     private struct Known {
         var startTime: UInt64
         var actor: String?
+        var process: String
         /// When the start time was last confirmed; within `trust` it is not read again.
         var checked: Int64
     }
@@ -25,28 +26,32 @@ final class ActorResolver: Sendable {
 
     init(mountActor: String?) { self.mountActor = mountActor }
 
-    func actor(pid: Int32, uid: UInt32) -> String {
-        if pid > 0, let agent = agent(of: pid) { return agent }
-        if let mountActor { return mountActor }
-        return userName(uid)
+    /// The actor and the program name (/proc/PID/comm) of a request's process.
+    func identify(pid: Int32, uid: UInt32) -> (actor: String, process: String) {
+        let known = pid > 0 ? process(pid) : nil
+        return (known?.actor ?? mountActor ?? userName(uid), known?.process ?? "")
     }
 
-    private func agent(of pid: Int32) -> String? {
+    private func process(_ pid: Int32) -> Known {
         let now = Timestamp.now().nanoseconds
         let known = cache.withLock { $0[pid] }
-        if let known, now - known.checked < Self.trust { return known.actor }
+        if let known, now - known.checked < Self.trust { return known }
         let start = Self.startTime(pid)
-        let actor: String?
+        var fresh: Known
         if let known, known.startTime == start {
-            actor = known.actor
+            fresh = known
         } else {
-            actor = Self.readAgent(pid)
+            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+            fresh = Known(
+                startTime: start, actor: Self.readAgent(pid),
+                process: comm.trimmingCharacters(in: .newlines), checked: now)
         }
+        fresh.checked = now
         cache.withLock { c in
             if c.count > 4096 { c.removeAll() }
-            c[pid] = Known(startTime: start, actor: actor, checked: now)
+            c[pid] = fresh
         }
-        return actor
+        return fresh
     }
 
     /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.

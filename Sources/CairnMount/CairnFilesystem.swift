@@ -77,9 +77,10 @@ final class CairnFilesystem: FuseOperations {
         let ctx = req.context
         // Supplementary groups cost a read of /proc per request; root needs none (it may keep
         // any group), so they are read only for other users.
+        let who = actors.identify(pid: ctx.pid, uid: ctx.uid)
         return Caller(
             uid: ctx.uid, gid: ctx.gid, pid: ctx.pid, groups: ctx.uid == 0 ? [] : req.supplementaryGroups,
-            actor: actors.actor(pid: ctx.pid, uid: ctx.uid))
+            actor: who.actor, process: who.process)
     }
 
     // MARK: lifecycle

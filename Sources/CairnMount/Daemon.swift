@@ -176,6 +176,7 @@ public final class Daemon: Sendable {
         unlink(store.path + "/daemon.sock")
         webhooks.stop()
         fs.commitAll()
+        fs.closeAudit()
         store.close()
         close(lockFD)
     }

@@ -37,6 +37,7 @@ public final class TemporaryStore {
     }
 
     public func close() {
+        fs.closeAudit()
         store.close()
         try? FileManager.default.removeItem(atPath: directory)
     }

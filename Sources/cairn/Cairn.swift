@@ -18,7 +18,7 @@ struct Cairn: ParsableCommand {
             Init.self, WorkspaceCommand.self, Mount.self, Unmount.self, Status.self, Log.self, Cat.self, Diff.self,
             Restore.self, Trash.self,
             Rollback.self, SnapshotCommand.self, GC.self, Fsck.self, Lock.self, Locks.self, Watch.self,
-            WebhookCommand.self, Quota.self, GrantCommand.self, Revoke.self, Access.self,
+            WebhookCommand.self, Quota.self, GrantCommand.self, Revoke.self, Access.self, Audit.self,
         ])
 }
 
@@ -74,7 +74,9 @@ extension StoreOptions {
             throw CLIError(message: "\(error)", code: .storeUnusable)
         }
         defer { store.close() }
-        return try FileSystem(store: store).perform(action, caller: caller, progress: progress).0
+        let fs = try FileSystem(store: store)
+        defer { fs.closeAudit() }
+        return try fs.perform(action, caller: caller, progress: progress).0
     }
 }
 

@@ -49,6 +49,13 @@ final class OpenFile: @unchecked Sendable {
 
     deinit { for chunk in staged.values { chunk.discard() } }
 
+    /// Whether a close commits something (changes, or an fsynced session to seal).
+    var hasUncommittedChangesOrSession: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return modified || !staged.isEmpty
+    }
+
     /// Whether the file has changes not committed yet, asked without waiting: nil when another
     /// thread holds the file (a write or a commit in progress). Callers that hold the store's
     /// writer must not wait for the file's lock: a commit holds the file's lock and waits for

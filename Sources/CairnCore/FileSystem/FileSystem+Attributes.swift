@@ -19,6 +19,7 @@ extension FileSystem {
         guard changesMetadata else { return try getattr(inode) }
         let file = openFile(inode)
         let updated = try updateAttributes(inode, changes: changes, file: file, now: Timestamp.now(), caller: caller)
+        audit(caller, "setattr", inode: inode)
         return live(updated)
     }
 

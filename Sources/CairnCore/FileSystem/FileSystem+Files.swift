@@ -5,8 +5,9 @@ import Synchronization
 extension FileSystem {
     /// Opens an inode. `flags` are open(2)'s; O_TRUNC truncates a regular file here.
     public func open(_ inode: InodeID, flags: Int32, caller: Caller) throws(FSError) -> UInt64 {
-        try authorize(
-            caller, inode, needs: flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0 ? .writer : .reader)
+        let writes = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
+        try authorize(caller, inode, needs: writes ? .writer : .reader)
+        audit(caller, writes ? "open-write" : "open-read", inode: inode)
         let attrs = try store.read { db in try NamespaceQueries.requireInode(db, inode) }
         if attrs.isDirectory && flags & O_ACCMODE != O_RDONLY { throw FSError.isDirectory }
         let handle = try addHandle(inode: inode, flags: flags, caller: caller, regular: attrs.isRegular)
@@ -72,7 +73,9 @@ extension FileSystem {
         let handle = try handle(id)
         guard let file = handle.file else { return }
         if handle.writable { try checkFence(handle) }
+        let changed = file.hasUncommittedChangesOrSession
         try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true, enforceQuota: true)
+        if changed { audit(handle.caller, "write", inode: file.inode, bytes: file.committedSize) }
     }
 
     /// The last descriptor of an open is gone. Commits what a shared mmap dirtied after the last

@@ -59,7 +59,7 @@ extension FileSystem {
         try ensureEntries(parent)
         try checkQuota(parent, growth: 0, newInodes: 1)
         let isDirectory = mode & S_IFMT == S_IFDIR
-        return try store.write(.deferred) { db in
+        let made = try store.write(.deferred) { db in
             guard let (parentAttrs, workspace) = try NamespaceQueries.inodeAndWorkspace(db, parent) else {
                 throw FSError.notFound
             }
@@ -102,6 +102,9 @@ extension FileSystem {
                 id: inode, mode: finalMode, nlink: nlink, uid: caller.uid, gid: gid, rdev: rdev, size: size, atime: now,
                 mtime: now, ctime: now, generation: 1, blocks: 0)
         }
+        let op = isDirectory ? "mkdir" : target != nil ? "symlink" : mode & S_IFMT == S_IFREG ? "create" : "mknod"
+        audit(caller, op, inode: made.id, parent: parent, name: name)
+        return made
     }
 
     public func mknod(parent: InodeID, name: [UInt8], mode: UInt32, rdev: UInt64, caller: Caller) throws(FSError)
@@ -150,9 +153,11 @@ extension FileSystem {
         guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
         try authorize(caller, parent, needs: .writer)
         try ensureEntries(parent)
-        return try store.usingReserve { () throws(FSError) in
+        let removed = try store.usingReserve { () throws(FSError) in
             try removeEntryTransaction(parent: parent, name: name, directory: directory, caller: caller)
         }
+        audit(caller, directory ? "rmdir" : "unlink", inode: removed.inode, parent: parent, name: name)
+        return removed
     }
 
     private func removeEntryTransaction(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError)
@@ -241,6 +246,7 @@ extension FileSystem {
             try renameTransaction(
                 parent: parent, name: name, newParent: newParent, newName: newName, options: options, caller: caller)
         }
+        audit(caller, "rename", parent: newParent, name: newName)
     }
 
     private func renameTransaction(

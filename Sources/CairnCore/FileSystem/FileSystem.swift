@@ -29,6 +29,8 @@ public final class FileSystem: Sendable {
     public let locks: LockTable
     let quotas = Mutex(QuotaCache())
     let permissions = Mutex(RoleCache())
+    /// The daemon's audit log (nil for readers of a store another process owns).
+    let auditLog: AuditLog?
 
     struct Handle {
         var inode: InodeID
@@ -57,6 +59,7 @@ public final class FileSystem: Sendable {
         capabilityHolders = Mutex(Set(holders))
         pendingDirectories = Mutex(Set(pending))
         locks = Self.lockTable(store)
+        auditLog = try AuditLog(store: store)
         try loadQuotas()
         try loadPermissions()
         try store.staging.removeLeftovers()
@@ -71,6 +74,7 @@ public final class FileSystem: Sendable {
         capabilityHolders = Mutex([])
         pendingDirectories = Mutex([])
         locks = Self.lockTable(store)
+        auditLog = nil
     }
 
     static let capabilityName = Array("security.capability".utf8)
@@ -172,6 +176,20 @@ public final class FileSystem: Sendable {
 
     /// The number of open handles (for status and resource tests).
     public var openHandleCount: Int { table.withLock { $0.handles.count } }
+
+    /// Adds a record to the audit log (see AuditLog).
+    func audit(
+        _ caller: Caller, _ op: String, inode: InodeID? = nil, parent: InodeID? = nil, name: [UInt8]? = nil,
+        version: Int64? = nil, bytes: Int64? = nil, result: String = "ok"
+    ) {
+        auditLog?.record(
+            .init(
+                time: .now(), caller: caller, op: op, inode: inode, parent: parent, name: name, version: version,
+                bytes: bytes, result: result))
+    }
+
+    /// Writes the audit records queued so far and stops the audit log (shutdown).
+    public func closeAudit() { auditLog?.stop() }
 
     /// Commits every open file with uncommitted changes (before unmount or shutdown).
     public func commitAll() {

@@ -227,6 +227,30 @@ enum Schema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v9-audit") { db in
+            try db.execute(
+                sql: """
+                    -- Who did what: every change, every denial and (per workspace) every open for
+                    -- reading. Each row's hash covers the previous row's hash and its own fields, so
+                    -- changing, removing or cutting rows breaks the chain (see AuditLog).
+                    CREATE TABLE audit (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time_ns INTEGER NOT NULL,
+                        actor TEXT NOT NULL,
+                        uid INTEGER NOT NULL,
+                        pid INTEGER NOT NULL,
+                        process TEXT NOT NULL,
+                        op TEXT NOT NULL,
+                        workspace TEXT,
+                        path TEXT,
+                        version INTEGER,
+                        bytes INTEGER,
+                        result TEXT NOT NULL,
+                        hash BLOB NOT NULL
+                    );
+                    ALTER TABLE workspaces ADD COLUMN audit_reads INTEGER NOT NULL DEFAULT 1;
+                    """)
+        }
         return migrator
     }
 }
