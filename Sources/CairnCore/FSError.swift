@@ -11,6 +11,8 @@ public enum FSError: Error, Equatable, CustomStringConvertible, Sendable {
     case fileTooLarge
     case noSpace
     case permissionDenied
+    /// EACCES, with what the caller lacks.
+    case notAllowed(String)
     case notPermitted
     case noAttribute
     case attributeTooLarge
@@ -45,6 +47,7 @@ public enum FSError: Error, Equatable, CustomStringConvertible, Sendable {
         case .fileTooLarge: "file larger than Cairn's maximum file size (\(Limits.maxFileSize) bytes)"
         case .noSpace: "no space left on the disk that holds the store; free space, then retry"
         case .permissionDenied: "permission denied"
+        case .notAllowed(let why): "permission denied: \(why)"
         case .notPermitted: "operation not permitted"
         case .noAttribute: "no such extended attribute"
         case .attributeTooLarge: "extended attribute too large"

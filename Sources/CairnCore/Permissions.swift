@@ -10,7 +10,8 @@ public enum Role: String, Sendable, Codable, Comparable, CaseIterable {
     public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
 }
 
-/// One grant: `principal` is `uid:N`, `gid:N` or `agent:NAME`.
+/// One grant: `principal` is `uid:N`, `gid:N`, `agent:NAME` or `everyone` (every uid
+/// without a grant of its own).
 public struct Grant: Sendable, Codable, Equatable {
     public var workspace: String
     public var principal: String
@@ -33,8 +34,26 @@ struct RoleCache {
 }
 
 extension FileSystem {
-    /// The default role of a uid without a grant: writer (mode bits decide), as before grants.
+    /// The role of a uid without a grant in a workspace without grants to users: writer (mode
+    /// bits decide). A store-wide default (`cairn access --default`) gives new workspaces an
+    /// `everyone` grant instead.
     public static let defaultRole = Role.writer
+    static let everyone = "everyone"
+
+    /// The store-wide role new workspaces give every uid without a grant (nil: `defaultRole`).
+    static func storeDefaultRole(_ db: Connection) throws -> Role? {
+        try db.value(String.self, "SELECT value FROM meta WHERE key = 'default_role'").flatMap(Role.init(rawValue:))
+    }
+
+    public func storeDefaultRole() throws(FSError) -> Role {
+        try store.read { db in try Self.storeDefaultRole(db) } ?? Self.defaultRole
+    }
+
+    func setStoreDefaultRole(_ role: Role) throws(FSError) {
+        try store.write(.now) { db in
+            try db.run("INSERT OR REPLACE INTO meta(key, value) VALUES ('default_role', ?)", [role.rawValue])
+        }
+    }
 
     /// The role of `caller` in `workspace`. Root and the workspace's owner are admins. A uid's
     /// role is its best grant, or a group's it is in, else the default; a grant to the caller's
@@ -53,10 +72,15 @@ extension FileSystem {
         let mine = (["uid:\(caller.uid)", "gid:\(caller.gid)"] + caller.groups.map { "gid:\($0)" }).compactMap {
             grants[$0]
         }
-        let hasUserGrants = grants.keys.contains { !$0.hasPrefix("agent:") }
-        var role = mine.max() ?? (hasUserGrants ? .none : defaultRole)
+        var role = mine.max() ?? othersRole(grants)
         if let actorRole = grants["agent:\(caller.actor)"] { role = min(role, actorRole) }
         return role
+    }
+
+    /// The role of a uid without a grant of its own or of its groups: the `everyone` grant,
+    /// else none once a user or group has a grant, else the default.
+    public static func othersRole(_ grants: [String: Role]) -> Role {
+        grants[everyone] ?? (grants.keys.contains { !$0.hasPrefix("agent:") } ? .none : defaultRole)
     }
 
     /// Whether any grant exists (else roles are not checked: Unix mode bits alone decide).
@@ -87,7 +111,7 @@ extension FileSystem {
             role = fresh
         }
         if role! < needs {
-            audit(caller, "denied", inode: inode, result: "denied: needs \(needs.rawValue), has \(role!.rawValue)")
+            audit(caller, "denied", inode: inode, result: Self.denial(needs: needs, has: role!))
             throw FSError.permissionDenied
         }
     }
@@ -144,12 +168,16 @@ extension FileSystem {
         }
     }
 
-    /// `user:NAME`, `uid:N`, `group:NAME`, `gid:N` or `agent:NAME`, as stored (uid:, gid:, agent:).
+    static func denial(needs: Role, has: Role) -> String { "denied: needs \(needs.rawValue), has \(has.rawValue)" }
+
+    /// `user:NAME`, `uid:N`, `group:NAME`, `gid:N`, `agent:NAME` or `everyone`, as stored (uid:,
+    /// gid:, agent:, everyone).
     static func principal(_ text: String) throws(FSError) -> String {
+        if text == everyone { return text }
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[1].isEmpty else {
             throw FSError.invalidArgument(
-                "'\(text)' is not a principal: use user:NAME, uid:N, group:NAME, gid:N or agent:NAME")
+                "'\(text)' is not a principal: use user:NAME, uid:N, group:NAME, gid:N, agent:NAME or everyone")
         }
         switch parts[0] {
         case "uid", "gid":
@@ -164,7 +192,7 @@ extension FileSystem {
             return "gid:\(gr.pointee.gr_gid)"
         default:
             throw FSError.invalidArgument(
-                "'\(text)' is not a principal: use user:NAME, uid:N, group:NAME, gid:N or agent:NAME")
+                "'\(text)' is not a principal: use user:NAME, uid:N, group:NAME, gid:N, agent:NAME or everyone")
         }
     }
 }

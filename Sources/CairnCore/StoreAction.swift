@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// A change the CLI asks of a store. The store's daemon performs it when one runs (it owns the
 /// writer and the open files); otherwise the CLI performs it as the store's one writer. One
@@ -30,6 +31,10 @@ public enum StoreAction: Sendable, Codable, Equatable {
     case grant(workspace: String, principal: String, role: Role)
     case revoke(workspace: String, principal: String)
     case transfer(workspace: String, to: String, keepAdmin: Bool)
+    /// Whether opens for reading are audited in the workspace (on by default).
+    case setAuditReads(workspace: String, on: Bool)
+    /// The role new workspaces give every uid without a grant; root or the store's owner only.
+    case setDefaultRole(Role)
 }
 
 /// What an action did; the fields its kind fills.
@@ -43,6 +48,8 @@ public struct StoreActionResult: Sendable, Codable, Equatable {
     public var webhook: Webhook?
     public var quota: QuotaReport?
     public var grants: [Grant]?
+    public var auditReads: Bool?
+    public var defaultRole: Role?
 }
 
 extension FileSystem {
@@ -53,6 +60,25 @@ extension FileSystem {
     ) throws(FSError) -> (
         StoreActionResult, Set<NamespaceChange>
     ) {
+        do {
+            let done = try performUnaudited(action, caller: caller, progress: progress)
+            if let (op, workspace, path, detail) = action.audited {
+                audit(
+                    caller, op, workspace: workspace ?? done.0.workspace, path: path,
+                    result: "ok" + (detail.map { ": " + $0 } ?? ""))
+            }
+            return done
+        } catch .notAllowed(let why) {
+            if let (op, workspace, path, _) = action.audited {
+                audit(caller, op, workspace: workspace, path: path, result: "denied: \(why)")
+            }
+            throw FSError.notAllowed(why)
+        }
+    }
+
+    private func performUnaudited(
+        _ action: StoreAction, caller: Caller, progress: (GCProgress) -> Void
+    ) throws(FSError) -> (StoreActionResult, Set<NamespaceChange>) {
         var result = StoreActionResult()
         var changes = Set<NamespaceChange>()
         switch action {
@@ -60,6 +86,7 @@ extension FileSystem {
             let ws = try store.createWorkspace(name: name, owner: (caller.uid, caller.gid), caller: caller)
             result.workspace = ws.name
             changes.insert(.entry(parent: 1, name: Array(name.utf8)))
+            try loadPermissions()
         case .createSnapshot(let workspace, let name):
             let ws = try store.workspace(named: workspace)
             result.workspace = ws.name
@@ -80,7 +107,7 @@ extension FileSystem {
             (result.restore, changes) = try restore(
                 "", in: ws, from: source, caller: caller, safetySnapshot: "before-rollback")
         case .setRetention(let workspace, let policy):
-            let ws = try store.workspace(named: workspace)
+            let ws = try adminWorkspace(workspace, caller)
             result.workspace = ws.name
             try setRetention(of: ws, to: policy)
             result.retention = policy
@@ -94,6 +121,7 @@ extension FileSystem {
                 caller: caller)
             result.workspace = ws.name
             changes.insert(.entry(parent: 1, name: Array(name.utf8)))
+            try loadPermissions()
         case .prepare(let workspace, let path):
             let ws = try store.workspace(named: workspace)
             result.workspace = ws.name
@@ -118,10 +146,21 @@ extension FileSystem {
             result.workspace = ws.name
             result.grants = try grants(in: ws)
         case .setQuota(let workspace, let bytes, let files):
-            let ws = try store.workspace(named: workspace)
+            let ws = try adminWorkspace(workspace, caller)
             result.workspace = ws.name
             try setQuota(of: ws, bytes: bytes, files: files)
             result.quota = try quotaReport(of: ws)
+        case .setAuditReads(let workspace, let on):
+            let ws = try adminWorkspace(workspace, caller)
+            result.workspace = ws.name
+            try setAuditReads(of: ws, on: on)
+            result.auditReads = on
+        case .setDefaultRole(let role):
+            guard caller.uid == 0 || caller.uid == geteuid() else {
+                throw FSError.notAllowed("only root or the store's owner may set the store's default role")
+            }
+            try setStoreDefaultRole(role)
+            result.defaultRole = role
         case .removeWebhook(let id):
             result.webhook = try webhook(id)
             try removeWebhook(id)
@@ -133,7 +172,7 @@ extension FileSystem {
     private func adminWorkspace(_ name: String, _ caller: Caller) throws(FSError) -> Workspace {
         let ws = try store.workspace(named: name)
         guard try role(of: caller, in: ws) == .admin else {
-            throw FSError.invalidArgument("only an admin of '\(name)' (its owner, root, or an admin grant) may do that")
+            throw FSError.notAllowed("only an admin of '\(name)' (its owner, root or an admin grant) may do that")
         }
         return ws
     }

@@ -54,6 +54,11 @@ extension Store {
             db, kind: kind, inode: rootID, parent: 1, name: bytes, actor: caller.actor, time: now)
         try NamespaceQueries.insertDentry(db, parent: 1, name: bytes, inode: rootID, seq: seq)
         try NamespaceQueries.touchDirectory(db, 1, at: now, linkDelta: 1)
+        if let role = try FileSystem.storeDefaultRole(db), role != FileSystem.defaultRole {
+            try db.run(
+                "INSERT INTO grants(workspace, principal, role) VALUES (?, ?, ?)",
+                [id, FileSystem.everyone, role.rawValue])
+        }
         return (Workspace(id: id, name: name, root: rootID, owner: owner, created: now), seq)
     }
 

@@ -14,7 +14,7 @@ extension FSError {
         case .nameTooLong: ENAMETOOLONG
         case .fileTooLarge: EFBIG
         case .noSpace: ENOSPC
-        case .permissionDenied: EACCES
+        case .permissionDenied, .notAllowed: EACCES
         case .notPermitted: EPERM
         // getxattr/removexattr of an absent attribute: Linux says ENODATA (== ENOATTR).
         case .noAttribute: ENODATA

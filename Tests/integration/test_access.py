@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from cairnfs import MountedTestCase
+from cairnfs import CairnMount, MountedTestCase
 from test_permissions import USER, as_user, ensure_user
 
 
@@ -80,3 +80,19 @@ class AccessTests(MountedTestCase):
         self.assertIn(("uid:0", "admin"), [(g["principal"], g["role"]) for g in access["grants"]])
         bad = self.m.cairn("grant", "default", "someone", "reader", check=False)
         self.assertIn("not a principal", bad.stderr)
+
+    def test_the_store_default_reaches_new_workspaces_and_a_stranger_reads_only(self):
+        self.m.cairn("access", "--set-default", "reader")
+        self.assertEqual(json.loads(self.m.cairn("access", "--json").stdout), {"default_role": "reader"})
+        self.m.cairn("workspace", "create", "later")
+        self.assertEqual(json.loads(self.m.cairn("access", "later", "--json").stdout)["others"], "reader")
+        self.assertEqual(json.loads(self.m.cairn("access", "default", "--json").stdout)["others"], "writer")
+        later = CairnMount(workspace="later", store=self.m.store, joins=True)
+        self.addCleanup(later.close)
+        os.chmod(later.base, 0o755)
+        os.chmod(later.path, 0o777)
+        with open(later.p("notes.txt"), "w") as f:
+            f.write("n\n")
+        self.assertEqual(as_user("cat", later.p("notes.txt")).stdout, "n\n")
+        denied = as_user("sh", "-c", f"echo x > {later.p('mine.txt')}")
+        self.assertIn("denied", denied.stderr)

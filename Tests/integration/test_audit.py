@@ -69,3 +69,30 @@ class AuditTests(MountedTestCase):
         self.assertEqual(cut.returncode, 4)
         report = json.loads(cut.stdout)
         self.assertEqual((report.get("firstBadRow"), report["cutShort"]), (None, True))
+
+    def test_xattrs_links_and_admin_actions_are_recorded_and_reads_can_be_left_out(self):
+        with open(self.p("contract.txt"), "w") as f:
+            f.write("terms\n")
+        subprocess.run(["setfattr", "-n", "user.status", "-v", "signed", self.p("contract.txt")], check=True)
+        with open(self.p("draft.txt"), "w") as f:
+            f.write("draft\n")
+        os.link(self.p("draft.txt"), self.p("copy.txt"))
+        self.m.cairn("quota", "default", "10M")
+        self.assertEqual(self.rows("--op", "setxattr")[0]["result"], "ok: user.status")
+        self.assertEqual(self.rows("--op", "link")[0]["path"], "copy.txt")
+        self.assertEqual(self.rows("--op", "quota")[0]["result"], "ok: bytes 10485760, files none")
+
+        reads = lambda: len(self.rows("--path", "contract.txt", "--op", "open-read"))  # noqa: E731
+        with open(self.p("contract.txt")) as f:
+            f.read()
+        before = reads()
+        self.assertGreaterEqual(before, 1)
+        self.m.cairn("audit", "reads", "default", "off")
+        self.assertIn("not audited", self.m.cairn("audit", "reads", "default").stdout)
+        with open(self.p("contract.txt")) as f:
+            f.read()
+        with open(self.p("marker.txt"), "w") as f:  # a later row: the read's would be written by now
+            f.write("m")
+        self.rows("--path", "marker.txt", "--op", "write")
+        self.assertEqual(reads(), before)
+        self.assertEqual(self.rows("--op", "audit-reads")[0]["result"], "ok: off")

@@ -34,10 +34,15 @@ final class AuditLog: Sendable {
         var inode: InodeID?
         var parent: InodeID?
         var name: [UInt8]?
+        var workspace: String?
+        var path: String?
         var version: Int64?
         var bytes: Int64?
         var result: String
     }
+
+    /// The operation a workspace's `audit_reads` switch leaves out when off.
+    static let openForReading = "open-read"
 
     private let store: Store
     let headPath: String
@@ -102,9 +107,12 @@ final class AuditLog: Sendable {
                 var (_, hash) = head.withLock { $0 }
                 var id: Int64 = 0
                 let spaces = try WorkspaceQueries.all(db)
+                let quiet = Set(
+                    try db.rows("SELECT name FROM workspaces WHERE audit_reads = 0").map { $0[0] as String })
                 let now = try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0
                 for p in batch {
                     let (workspace, path) = try Self.place(db, p, spaces, now)
+                    if p.op == Self.openForReading, let workspace, quiet.contains(workspace) { continue }
                     let row = AuditRecord(
                         id: 0, time: p.time, actor: p.caller.actor, uid: p.caller.uid, pid: p.caller.pid,
                         process: p.caller.process, op: p.op, workspace: workspace, path: path, version: p.version,
@@ -134,6 +142,7 @@ final class AuditLog: Sendable {
     private static func place(_ db: Connection, _ p: Pending, _ spaces: [Workspace], _ seq: Int64) throws -> (
         String?, String?
     ) {
+        if p.workspace != nil || p.path != nil { return (p.workspace, p.path) }
         guard let anchor = p.parent ?? p.inode,
             let id = try NamespaceQueries.workspace(ofInode: anchor, db),
             let ws = spaces.first(where: { $0.id == id })

@@ -85,3 +85,18 @@ extension FileSystem {
             headFile: headFile, detail: detail ?? "intact: \(rows) rows, the head outside the store matches")
     }
 }
+
+extension FileSystem {
+    /// Whether opens for reading in `workspace` are audited (on unless switched off).
+    public func auditsReads(in workspace: Workspace) throws(FSError) -> Bool {
+        try store.read { db in
+            try db.value(Int.self, "SELECT audit_reads FROM workspaces WHERE id = ?", [workspace.id]) != 0
+        }
+    }
+
+    func setAuditReads(of workspace: Workspace, on: Bool) throws(FSError) {
+        try store.write(.now) { db in
+            try db.run("UPDATE workspaces SET audit_reads = ? WHERE id = ?", [on ? 1 : 0, workspace.id])
+        }
+    }
+}

@@ -130,6 +130,9 @@ extension FileSystem {
             try XattrQueries.set(db, inode: inode, name: name, value: Data(value))
             try Self.recordXattrChange(db, inode: inode, caller: caller)
         }
+        audit(
+            caller, "setxattr", inode: inode, bytes: Int64(value.count),
+            result: "ok: " + String(decoding: name, as: UTF8.self))
         if name == Self.capabilityName { _ = capabilityHolders.withLock { $0.insert(inode) } }
     }
 
@@ -140,6 +143,7 @@ extension FileSystem {
             guard try XattrQueries.remove(db, inode: inode, name: name) else { throw FSError.noAttribute }
             try Self.recordXattrChange(db, inode: inode, caller: caller)
         }
+        audit(caller, "removexattr", inode: inode, result: "ok: " + String(decoding: name, as: UTF8.self))
         if name == Self.capabilityName { _ = capabilityHolders.withLock { $0.remove(inode) } }
     }
 

@@ -7,7 +7,7 @@ extension FileSystem {
     public func open(_ inode: InodeID, flags: Int32, caller: Caller) throws(FSError) -> UInt64 {
         let writes = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
         try authorize(caller, inode, needs: writes ? .writer : .reader)
-        audit(caller, writes ? "open-write" : "open-read", inode: inode)
+        audit(caller, writes ? "open-write" : AuditLog.openForReading, inode: inode)
         let attrs = try store.read { db in try NamespaceQueries.requireInode(db, inode) }
         if attrs.isDirectory && flags & O_ACCMODE != O_RDONLY { throw FSError.isDirectory }
         let handle = try addHandle(inode: inode, flags: flags, caller: caller, regular: attrs.isRegular)

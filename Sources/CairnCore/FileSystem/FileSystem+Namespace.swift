@@ -195,7 +195,7 @@ extension FileSystem {
         try authorize(caller, newParent, needs: .writer)
         try ensureEntries(newParent)
         try commitIfModified(inode, cause: "link", actor: caller.actor)
-        return try store.write(.deferred) { db in
+        let linked = try store.write(.deferred) { db in
             let attrs = try NamespaceQueries.requireInode(db, inode)
             guard !attrs.isDirectory else { throw FSError.notPermitted }
             guard attrs.nlink > 0 else { throw FSError.notFound }
@@ -212,6 +212,8 @@ extension FileSystem {
             try NamespaceQueries.touchDirectory(db, newParent, at: now)
             return try NamespaceQueries.requireInode(db, inode)
         }
+        audit(caller, "link", parent: newParent, name: newName)
+        return linked
     }
 
     public struct RenameOptions: OptionSet, Sendable {

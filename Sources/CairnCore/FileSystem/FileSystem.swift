@@ -177,16 +177,21 @@ public final class FileSystem: Sendable {
     /// The number of open handles (for status and resource tests).
     public var openHandleCount: Int { table.withLock { $0.handles.count } }
 
-    /// Adds a record to the audit log (see AuditLog).
+    /// Adds a record to the audit log (see AuditLog). The record names the file by `inode` or
+    /// `parent` and `name` (resolved to a path when written), or by `workspace` and `path`.
     func audit(
         _ caller: Caller, _ op: String, inode: InodeID? = nil, parent: InodeID? = nil, name: [UInt8]? = nil,
-        version: Int64? = nil, bytes: Int64? = nil, result: String = "ok"
+        workspace: String? = nil, path: String? = nil, version: Int64? = nil, bytes: Int64? = nil,
+        result: String = "ok"
     ) {
         auditLog?.record(
             .init(
-                time: .now(), caller: caller, op: op, inode: inode, parent: parent, name: name, version: version,
-                bytes: bytes, result: result))
+                time: .now(), caller: caller, op: op, inode: inode, parent: parent, name: name, workspace: workspace,
+                path: path, version: version, bytes: bytes, result: result))
     }
+
+    /// Writes the audit records queued so far now, rather than within a few milliseconds.
+    public func flushAudit() { auditLog?.flush() }
 
     /// Writes the audit records queued so far and stops the audit log (shutdown).
     public func closeAudit() { auditLog?.stop() }

@@ -11,7 +11,7 @@ struct Audit: ParsableCommand {
             `cairn audit verify` recomputes the chain and names the first row that was changed, \
             and finds a log cut short.
             """,
-        subcommands: [Show.self, Verify.self], defaultSubcommand: Show.self)
+        subcommands: [Show.self, Verify.self, Reads.self], defaultSubcommand: Show.self)
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "List audit rows, newest first.")
@@ -45,6 +45,29 @@ struct Audit: ParsableCommand {
                             $0.result,
                         ]
                     })
+            }
+        }
+    }
+
+    struct Reads: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show, or switch on or off, the auditing of opens for reading in a workspace.",
+            discussion: "On by default. Changes, denials and opens for writing are always audited. Admins only.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Argument(help: "The workspace.") var workspace: String
+        @Argument(help: "on or off (default: show).") var state: Switch?
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        enum Switch: String, ExpressibleByArgument { case on, off }
+
+        func run() throws {
+            try reporting {
+                if let state { _ = try storeOptions.perform(.setAuditReads(workspace: workspace, on: state == .on)) }
+                let store = try storeOptions.openReadOnly()
+                defer { store.close() }
+                let on = try FileSystem(readOnly: store).auditsReads(in: store.workspace(named: workspace))
+                if json { return try printJSON(["workspace": workspace, "audit_reads": on ? "on" : "off"]) }
+                print("opens for reading in '\(workspace)' are \(on ? "audited" : "not audited")")
             }
         }
     }

@@ -1,0 +1,64 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// Roles beyond single grants: the store's default for new workspaces, and the audit rows of
+/// administrative actions and of opens for reading.
+@Suite struct AccessTests {
+    private let stranger = Caller(uid: 4321, gid: 4321, pid: 2, actor: "stranger")
+
+    @Test func theStoreDefaultRoleReachesOnlyWorkspacesCreatedAfterIt() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        #expect(throws: FSError.self) { try t.fs.perform(.setDefaultRole(.reader), caller: stranger) }
+        _ = try t.fs.perform(.setDefaultRole(.reader), caller: .tester)
+        #expect(try t.fs.storeDefaultRole() == .reader)
+        _ = try t.fs.perform(.createWorkspace(name: "later"), caller: .tester)
+        let later = try t.store.workspace(named: "later")
+        #expect(try t.fs.role(of: stranger, in: later) == .reader)
+        #expect(try t.fs.role(of: stranger, in: t.workspace) == .writer, "an older workspace keeps what it had")
+        #expect(throws: FSError.permissionDenied) {
+            try t.fs.authorize(stranger, later.root, needs: .writer)
+        }
+        _ = try t.fs.perform(.grant(workspace: "later", principal: "everyone", role: .writer), caller: .tester)
+        #expect(try t.fs.role(of: stranger, in: later) == .writer, "an admin changes it per workspace")
+    }
+
+    @Test func administrativeActionsAreAuditedAndRefusalsToo() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        _ = try t.fs.perform(.grant(workspace: "default", principal: "uid:4321", role: .reader), caller: .tester)
+        #expect(throws: FSError.self) {
+            try t.fs.perform(.grant(workspace: "default", principal: "uid:4321", role: .admin), caller: stranger)
+        }
+        _ = try t.fs.perform(.setQuota(workspace: "default", bytes: 1000, files: nil), caller: .tester)
+        t.fs.flushAudit()
+        let rows = try t.fs.auditRecords(ops: ["grant", "quota"]).reversed().map { ($0.op, $0.actor, $0.result) }
+        #expect(rows.count == 3)
+        #expect(rows.first! == ("grant", "tester", "ok: uid:4321 reader"))
+        #expect(rows[1].0 == "grant" && rows[1].1 == "stranger" && rows[1].2.hasPrefix("denied: only an admin"))
+        #expect(rows[2] == ("quota", "tester", "ok: bytes 1000, files none"))
+        #expect(try t.fs.auditRecords(ops: ["grant"]).allSatisfy { $0.workspace == "default" })
+    }
+
+    @Test func opensForReadingAreAuditedUnlessSwitchedOff() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        let file = try t.fs.writeFile(t.root, "contract.txt", Array("terms".utf8))
+        func readOnce() throws -> Int {
+            try t.fs.release(handle: t.fs.open(file.id, flags: O_RDONLY, caller: .tester))
+            t.fs.flushAudit()
+            return try t.fs.auditRecords(pathGlob: "contract.txt", ops: ["open-read"]).count
+        }
+        #expect(try t.fs.auditsReads(in: t.workspace))
+        #expect(try readOnce() == 1)
+        _ = try t.fs.perform(.setAuditReads(workspace: "default", on: false), caller: .tester)
+        #expect(try !t.fs.auditsReads(in: t.workspace))
+        #expect(try readOnce() == 1, "a read while switched off leaves no row")
+        _ = try t.fs.perform(.setAuditReads(workspace: "default", on: true), caller: .tester)
+        #expect(try readOnce() == 2)
+        #expect(try t.fs.verifyAudit().intact, "a skipped read does not break the chain")
+    }
+}
