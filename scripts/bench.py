@@ -285,6 +285,107 @@ class Target:
         self.name, self.path = name, path
 
 
+def foundation_bench(t, sizes, tarball, chunk_bytes=None):
+    """The foundation's phases on one target; `chunk_bytes` (Cairn only) measures what a 4 KiB
+    rewrite stores."""
+    seq_size, rand_size, rand_ops, n_small, n_many = sizes
+    r = {}
+    big = os.path.join(t.path, "big")
+    r["seq_write_MBps"] = seq_size / MiB / timed(lambda: seq_write(big, seq_size))
+    r["seq_write_fsync_MBps"] = seq_size / MiB / timed(lambda: seq_write(big, seq_size, sync=True))
+    r["seq_read_MBps"] = seq_size / MiB / timed(lambda: seq_read(big))
+    if chunk_bytes:
+        before = chunk_bytes()
+        fd = os.open(big, os.O_WRONLY)
+        os.pwrite(fd, os.urandom(4096), seq_size // 2 + 12345)
+        os.close(fd)
+        r["rewrite_4k_new_chunk_bytes"] = chunk_bytes() - before
+    os.unlink(big)
+    rnd = os.path.join(t.path, "rnd")
+    seq_write(rnd, rand_size)
+    r["rand_write_4k_iops"] = rand_ops / timed(lambda: random_io(rnd, rand_size, rand_ops, True))
+    r["rand_read_4k_iops"] = rand_ops / timed(lambda: random_io(rnd, rand_size, rand_ops, False))
+    os.unlink(rnd)
+    drop_caches()
+    c, s, u = small_files(os.path.join(t.path, "small"), n_small)
+    r["create_per_s"], r["stat_per_s"], r["unlink_per_s"] = c, s, u
+    src = os.path.join(t.path, "src")
+    os.makedirs(src)
+    r["tar_extract_s"] = timed(lambda: run(["tar", "-xf", tarball, "-C", src]))
+    r["grep_r_s"] = timed(lambda: subprocess.run(["grep", "-r", "-c", "swift", src], stdout=subprocess.DEVNULL))
+    many = os.path.join(t.path, "many")
+    os.makedirs(many)
+
+    def create_many():
+        for i in range(n_many):
+            d = os.path.join(many, str(i % 50))
+            if i < 50:
+                os.makedirs(d)
+            with open(os.path.join(d, f"f{i}"), "wb") as f:
+                f.write(b"y")
+
+    r["create_50k_s"] = timed(create_many)
+    r["create_50k_ok"] = sum(len(os.listdir(os.path.join(many, d))) for d in os.listdir(many)) == n_many
+    shutil.rmtree(src)
+    shutil.rmtree(many)
+    return r
+
+
+FOUNDATION_ROWS = [
+    ("sequential write 1 MiB blocks (MB/s)", "seq_write_MBps", "rate"),
+    ("sequential write + fsync (MB/s)", "seq_write_fsync_MBps", "rate"),
+    ("sequential read 1 MiB blocks (MB/s)", "seq_read_MBps", "rate"),
+    ("random write 4 KiB (IOPS)", "rand_write_4k_iops", "rate"),
+    ("random read 4 KiB (IOPS)", "rand_read_4k_iops", "rate"),
+    ("create small files (/s)", "create_per_s", "rate"),
+    ("stat small files (/s)", "stat_per_s", "rate"),
+    ("unlink small files (/s)", "unlink_per_s", "rate"),
+    ("extract source tarball (s)", "tar_extract_s", "time"),
+    ("grep -r over it (s)", "grep_r_s", "time"),
+    ("create many files (s)", "create_50k_s", "time"),
+]
+
+
+def print_comparison(names, a, b):
+    print(f"{'phase':44} {names[0]:>12} {names[1]:>12} {names[1] + '/' + names[0]:>14}")
+    for label, key, kind in FOUNDATION_ROWS:
+        p, c = a[key], b[key]
+        ratio = c / p if p else float("nan")
+        suffix = "x time" if kind == "time" else ""
+        print(f"{label:44} {p:12.1f} {c:12.1f} {ratio:13.2f}{suffix}")
+
+
+def audit_bench(cairn, base, sizes, tarball):
+    """The foundation's phases on two stores of one daemon build, one with the audit log off
+    (CAIRN_AUDIT=off) and one with full audit (reads included), taken in turns, twice each;
+    each figure is the better of a store's two runs, so that one noisy run decides nothing."""
+    mounts = {}
+    for name in ("audit-off", "audit-on"):
+        store, mnt = os.path.join(base, name, "store"), os.path.join(base, name, "mnt")
+        os.makedirs(mnt)
+        env = dict(os.environ, CAIRN_STORE=store, CAIRN_AUDIT_HEAD=os.path.join(base, name, "head"))
+        if name == "audit-off":
+            env["CAIRN_AUDIT"] = "off"
+        run([cairn, "init"], env=env)
+        run([cairn, "mount", mnt], env=env)
+        mounts[name] = (mnt, env)
+    best = {}
+    try:
+        for _ in range(2):
+            for name, (mnt, _) in mounts.items():
+                r = foundation_bench(Target(name, mnt), sizes, tarball)
+                kept = best.setdefault(name, r)
+                for label, key, kind in FOUNDATION_ROWS:
+                    kept[key] = (min if kind == "time" else max)(kept[key], r[key])
+        rows = json.loads(
+            run([cairn, "audit", "show", "--json", "--limit", "1"], env=mounts["audit-on"][1]).stdout)
+        best["audit_rows"] = rows[0]["id"] if rows else 0
+    finally:
+        for mnt, env in mounts.values():
+            subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+    return best
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cairn", required=True)
@@ -293,6 +394,7 @@ def main():
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR", "/var/tmp"))
     ap.add_argument("--history-only", action="store_true", help="only the history figures")
     ap.add_argument("--coordination-only", action="store_true", help="only the coordination figures")
+    ap.add_argument("--audit-only", action="store_true", help="only the foundation figures, audit off against on")
     args = ap.parse_args()
     if args.coordination_only:
         base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
@@ -322,6 +424,7 @@ def main():
     rand_ops = 2000 if args.quick else 20000
     n_small = 2000 if args.quick else 10000
     n_many = 5000 if args.quick else 50000
+    sizes = (seq_size, rand_size, rand_ops, n_small, n_many)
 
     base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
     store, mnt, plain = (os.path.join(base, d) for d in ("store", "mnt", "plain"))
@@ -333,6 +436,18 @@ def main():
     checkouts = os.path.join(os.path.dirname(os.path.dirname(args.cairn)), "checkouts")
     run(["tar", "-cf", tarball, "-C", checkouts, "."])
     tar_mb = os.path.getsize(tarball) / MiB
+    if args.audit_only:
+        try:
+            a = audit_bench(args.cairn, base, sizes, tarball)
+            print(f"source tarball: {tar_mb:.0f} MiB; many files: {n_many}; best of two runs each")
+            print_comparison(("audit-off", "audit-on"), a["audit-off"], a["audit-on"])
+            print(f"audit rows written by the audited store: {a['audit_rows']}")
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"audit": a}, f, indent=2)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return
     run([args.cairn, "init"], env=env)
     run([args.cairn, "mount", mnt], env=env)
 
@@ -342,68 +457,14 @@ def main():
 
     results = {}
     try:
-        targets = [Target("plain", plain), Target("cairn", mnt)]
-        for t in targets:
-            r = results.setdefault(t.name, {})
-            big = os.path.join(t.path, "big")
-            r["seq_write_MBps"] = seq_size / MiB / timed(lambda: seq_write(big, seq_size))
-            r["seq_write_fsync_MBps"] = seq_size / MiB / timed(lambda: seq_write(big, seq_size, sync=True))
-            r["seq_read_MBps"] = seq_size / MiB / timed(lambda: seq_read(big))
-            if t.name == "cairn":
-                before = chunk_bytes()
-                fd = os.open(big, os.O_WRONLY)
-                os.pwrite(fd, os.urandom(4096), seq_size // 2 + 12345)
-                os.close(fd)
-                r["rewrite_4k_new_chunk_bytes"] = chunk_bytes() - before
-            os.unlink(big)
-            rnd = os.path.join(t.path, "rnd")
-            seq_write(rnd, rand_size)
-            r["rand_write_4k_iops"] = rand_ops / timed(lambda: random_io(rnd, rand_size, rand_ops, True))
-            r["rand_read_4k_iops"] = rand_ops / timed(lambda: random_io(rnd, rand_size, rand_ops, False))
-            os.unlink(rnd)
-            drop_caches()
-            c, s, u = small_files(os.path.join(t.path, "small"), n_small)
-            r["create_per_s"], r["stat_per_s"], r["unlink_per_s"] = c, s, u
-            src = os.path.join(t.path, "src")
-            os.makedirs(src)
-            r["tar_extract_s"] = timed(lambda: run(["tar", "-xf", tarball, "-C", src]))
-            r["grep_r_s"] = timed(lambda: subprocess.run(["grep", "-r", "-c", "swift", src], stdout=subprocess.DEVNULL))
-            many = os.path.join(t.path, "many")
-            os.makedirs(many)
-
-            def create_many():
-                for i in range(n_many):
-                    d = os.path.join(many, str(i % 50))
-                    if i < 50:
-                        os.makedirs(d)
-                    with open(os.path.join(d, f"f{i}"), "wb") as f:
-                        f.write(b"y")
-
-            r["create_50k_s"] = timed(create_many)
-            r["create_50k_ok"] = sum(len(os.listdir(os.path.join(many, d))) for d in os.listdir(many)) == n_many
+        for t in [Target("plain", plain), Target("cairn", mnt)]:
+            results[t.name] = foundation_bench(t, sizes, tarball, chunk_bytes if t.name == "cairn" else None)
     finally:
         subprocess.run([args.cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
 
     plain_r, cairn_r = results["plain"], results["cairn"]
-    rows = [
-        ("sequential write 1 MiB blocks (MB/s)", "seq_write_MBps", "rate"),
-        ("sequential write + fsync (MB/s)", "seq_write_fsync_MBps", "rate"),
-        ("sequential read 1 MiB blocks (MB/s)", "seq_read_MBps", "rate"),
-        ("random write 4 KiB (IOPS)", "rand_write_4k_iops", "rate"),
-        ("random read 4 KiB (IOPS)", "rand_read_4k_iops", "rate"),
-        ("create small files (/s)", "create_per_s", "rate"),
-        ("stat small files (/s)", "stat_per_s", "rate"),
-        ("unlink small files (/s)", "unlink_per_s", "rate"),
-        (f"extract source tarball, {tar_mb:.0f} MiB (s)", "tar_extract_s", "time"),
-        ("grep -r over it (s)", "grep_r_s", "time"),
-        (f"create {n_many} files (s)", "create_50k_s", "time"),
-    ]
-    print(f"{'phase':44} {'plain':>12} {'cairn':>12} {'cairn/plain':>12}")
-    for label, key, kind in rows:
-        p, c = plain_r[key], cairn_r[key]
-        ratio = c / p if p else float("nan")
-        suffix = "x time" if kind == "time" else ""
-        print(f"{label:44} {p:12.1f} {c:12.1f} {ratio:11.2f}{suffix}")
+    print(f"source tarball: {tar_mb:.0f} MiB; many files: {n_many}")
+    print_comparison(("plain", "cairn"), plain_r, cairn_r)
     print(f"4 KiB rewrite in the middle of a {seq_size // MiB} MiB file stored {cairn_r['rewrite_4k_new_chunk_bytes']} new chunk bytes")
     print(f"creating {n_many} files worked: {cairn_r['create_50k_ok']}")
     results["history"] = history_bench(args.cairn, base, args.quick)

@@ -70,6 +70,11 @@ final class AuditLog: Sendable {
         return NSHomeDirectory() + "/.local/state/cairn/\(store.identifier).audit-head"
     }
 
+    /// `CAIRN_AUDIT=off` in the daemon's environment: no audit log at all, for measuring what
+    /// it costs. Whoever starts the daemon owns the store anyway; `verify` still checks the rows
+    /// there are, and the head file finds nothing cut.
+    static var switchedOff: Bool { ProcessInfo.processInfo.environment["CAIRN_AUDIT"] == "off" }
+
     func record(_ pending: Pending) {
         let first = queue.withLock { q in
             q.append(pending)

@@ -59,7 +59,7 @@ public final class FileSystem: Sendable {
         capabilityHolders = Mutex(Set(holders))
         pendingDirectories = Mutex(Set(pending))
         locks = Self.lockTable(store)
-        auditLog = try AuditLog(store: store)
+        auditLog = AuditLog.switchedOff ? nil : try AuditLog(store: store)
         try loadQuotas()
         try loadPermissions()
         try store.staging.removeLeftovers()
