@@ -73,8 +73,8 @@ extension FileSystem {
     }
 
     /// Refuses a change that would take `inode`'s workspace past its quota: `growth` more bytes
-    /// of current content, `newInodes` more live inodes.
-    func checkQuota(_ inode: InodeID, growth: Int64, newInodes: Int64 = 0) throws(FSError) {
+    /// of current content, `newInodes` more live inodes. A refusal is audited as `caller`'s.
+    func checkQuota(_ inode: InodeID, growth: Int64, newInodes: Int64 = 0, caller: Caller?) throws(FSError) {
         guard quotas.withLock({ $0.any }), growth > 0 || newInodes > 0 else { return }
         let now = store.changes.load(ordering: .relaxed)
         let cached = quotas.withLock { q -> (Int64?, QuotaCache.Usage?) in
@@ -102,8 +102,15 @@ extension FileSystem {
             usage = fresh
         }
         guard let usage else { return }
-        if let limit = usage.limitBytes, growth > 0, usage.bytes + growth > limit { throw FSError.quotaExceeded }
-        if let limit = usage.limitFiles, newInodes > 0, usage.files + newInodes > limit { throw FSError.quotaExceeded }
+        let overBytes = usage.limitBytes.map { growth > 0 && usage.bytes + growth > $0 } ?? false
+        let overFiles = usage.limitFiles.map { newInodes > 0 && usage.files + newInodes > $0 } ?? false
+        guard overBytes || overFiles else { return }
+        if let caller {
+            audit(
+                caller, "denied", inode: inode,
+                result: "denied: over the workspace's quota of \(overBytes ? "bytes" : "files")")
+        }
+        throw FSError.quotaExceeded
     }
 
     private static func limits(_ db: Connection, _ workspace: Int64) throws -> (bytes: Int64?, files: Int64?) {

@@ -88,92 +88,113 @@ extension FileSystem {
             changes.insert(.entry(parent: 1, name: Array(name.utf8)))
             try loadPermissions()
         case .createSnapshot(let workspace, let name):
-            let ws = try store.workspace(named: workspace)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .writer)
             result.workspace = ws.name
             result.snapshot = try createSnapshot(of: ws, name: name, caller: caller)
             changes.insert(.snapshot(root: ws.root, name: Array(name.utf8)))
         case .deleteSnapshot(let workspace, let name):
-            let ws = try store.workspace(named: workspace)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .writer)
             result.workspace = ws.name
             result.snapshot = try deleteSnapshot(of: ws, name: name, caller: caller)
             changes.insert(.snapshot(root: ws.root, name: Array(name.utf8)))
         case .restore(let workspace, let path, let source):
-            let ws = try store.workspace(named: workspace)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .writer)
             result.workspace = ws.name
             (result.restore, changes) = try restore(path, in: ws, from: source, caller: caller)
         case .rollback(let workspace, let source):
-            let ws = try store.workspace(named: workspace)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .writer)
             result.workspace = ws.name
             (result.restore, changes) = try restore(
                 "", in: ws, from: source, caller: caller, safetySnapshot: "before-rollback")
         case .setRetention(let workspace, let policy):
-            let ws = try adminWorkspace(workspace, caller)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .admin)
             result.workspace = ws.name
             try setRetention(of: ws, to: policy)
             result.retention = policy
         case .collectGarbage(let dryRun):
+            try requireStoreOwner(caller, "collect garbage")
             result.gc = try collectGarbage(dryRun: dryRun, progress: progress)
         case .repair:
+            try requireStoreOwner(caller, "repair the store")
             result.repair = try repair(progress: progress)
         case .fork(let source, let name, let at):
             let ws = try fork(
-                store.workspace(named: source), as: name, at: at.map { text throws(FSError) in try PointInTime(text) },
+                authorizedWorkspace(source, caller, needs: .reader), as: name,
+                at: at.map { text throws(FSError) in try PointInTime(text) },
                 caller: caller)
             result.workspace = ws.name
             changes.insert(.entry(parent: 1, name: Array(name.utf8)))
             try loadPermissions()
         case .prepare(let workspace, let path):
-            let ws = try store.workspace(named: workspace)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .reader)
             result.workspace = ws.name
             try prepare(path, in: ws)
         case .consumed(let consumer, let seq):
             try setConsumerPosition(consumer, to: seq)
         case .addWebhook(let url, let workspace, let pathGlob, let kinds, let secret):
+            if workspace == nil { try requireStoreOwner(caller, "add a webhook for every workspace") }
             result.webhook = try addWebhook(
-                url: url, workspace: workspace.map { name throws(FSError) in try store.workspace(named: name) },
+                url: url,
+                workspace: workspace.map { name throws(FSError) in
+                    try self.authorizedWorkspace(name, caller, needs: .admin)
+                },
                 pathGlob: pathGlob, kinds: kinds, secret: secret)
         case .grant(let workspace, let principal, let role):
-            let ws = try adminWorkspace(workspace, caller)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .admin)
             try grant(role, to: principal, in: ws)
             result.grants = try grants(in: ws)
         case .revoke(let workspace, let principal):
-            let ws = try adminWorkspace(workspace, caller)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .admin)
             try revoke(principal, in: ws)
             result.grants = try grants(in: ws)
         case .transfer(let workspace, let to, let keepAdmin):
-            let ws = try adminWorkspace(workspace, caller)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .admin)
             try transfer(ws, to: to, keepAdmin: keepAdmin)
             result.workspace = ws.name
             result.grants = try grants(in: ws)
         case .setQuota(let workspace, let bytes, let files):
-            let ws = try adminWorkspace(workspace, caller)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .admin)
             result.workspace = ws.name
             try setQuota(of: ws, bytes: bytes, files: files)
             result.quota = try quotaReport(of: ws)
         case .setAuditReads(let workspace, let on):
-            let ws = try adminWorkspace(workspace, caller)
+            let ws = try authorizedWorkspace(workspace, caller, needs: .admin)
             result.workspace = ws.name
             try setAuditReads(of: ws, on: on)
             result.auditReads = on
         case .setDefaultRole(let role):
-            guard caller.uid == 0 || caller.uid == geteuid() else {
-                throw FSError.notAllowed("only root or the store's owner may set the store's default role")
-            }
+            try requireStoreOwner(caller, "set the store's default role")
             try setStoreDefaultRole(role)
             result.defaultRole = role
         case .removeWebhook(let id):
             result.webhook = try webhook(id)
+            if let name = result.webhook?.workspace {
+                _ = try authorizedWorkspace(name, caller, needs: .admin)
+            } else {
+                try requireStoreOwner(caller, "remove a webhook for every workspace")
+            }
             try removeWebhook(id)
         }
         return (result, changes)
     }
 
-    /// The workspace, when `caller` may administer it.
-    private func adminWorkspace(_ name: String, _ caller: Caller) throws(FSError) -> Workspace {
+    /// The workspace, when `caller`'s role in it is at least `needs`.
+    private func authorizedWorkspace(_ name: String, _ caller: Caller, needs: Role) throws(FSError) -> Workspace {
         let ws = try store.workspace(named: name)
-        guard try role(of: caller, in: ws) == .admin else {
-            throw FSError.notAllowed("only an admin of '\(name)' (its owner, root or an admin grant) may do that")
+        let role = try role(of: caller, in: ws)
+        guard role >= needs else {
+            throw FSError.notAllowed(
+                needs == .admin
+                    ? "only an admin of '\(name)' (its owner, root or an admin grant) may do that"
+                    : "that needs the role \(needs.rawValue) in '\(name)', and \(caller.actor) has \(role.rawValue)")
         }
         return ws
+    }
+
+    /// Store-wide actions are for root and the store's owner (the daemon's user).
+    private func requireStoreOwner(_ caller: Caller, _ what: String) throws(FSError) {
+        guard caller.uid == 0 || caller.uid == geteuid() else {
+            throw FSError.notAllowed("only root or the store's owner may \(what)")
+        }
     }
 }

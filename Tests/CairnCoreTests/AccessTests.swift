@@ -43,6 +43,28 @@ import Testing
         #expect(try t.fs.auditRecords(ops: ["grant"]).allSatisfy { $0.workspace == "default" })
     }
 
+    @Test func cliActionsNeedTheRoleTheirChangeNeeds() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        try t.fs.writeFile(t.root, "a.txt", Array("1".utf8))
+        _ = try t.fs.perform(.grant(workspace: "default", principal: "uid:4321", role: .reader), caller: .tester)
+        let refused: [StoreAction] = [
+            .createSnapshot(workspace: "default", name: "s"),
+            .restore(workspace: "default", path: "a.txt", source: .at("@1")),
+            .rollback(workspace: "default", source: .at("@1")),
+            .setRetention(workspace: "default", policy: .default),
+            .collectGarbage(dryRun: false),
+            .setDefaultRole(.admin),
+        ]
+        for action in refused {
+            #expect(throws: FSError.self, "\(action)") { try t.fs.perform(action, caller: stranger) }
+        }
+        _ = try t.fs.perform(.fork(source: "default", name: "mine", at: nil), caller: stranger)
+        #expect(try t.fs.role(of: stranger, in: t.store.workspace(named: "mine")) == .admin, "a fork is its maker's")
+        _ = try t.fs.perform(.grant(workspace: "default", principal: "uid:4321", role: .writer), caller: .tester)
+        _ = try t.fs.perform(.createSnapshot(workspace: "default", name: "s"), caller: stranger)
+    }
+
     @Test func opensForReadingAreAuditedUnlessSwitchedOff() throws {
         let t = try TemporaryStore()
         defer { t.close() }

@@ -96,3 +96,12 @@ class AuditTests(MountedTestCase):
         self.rows("--path", "marker.txt", "--op", "write")
         self.assertEqual(reads(), before)
         self.assertEqual(self.rows("--op", "audit-reads")[0]["result"], "ok: off")
+
+    def test_a_write_past_the_quota_is_audited_as_a_denial(self):
+        self.m.cairn("quota", "default", "4K")
+        with self.assertRaises(OSError):
+            with open(self.p("big.bin"), "wb") as f:
+                f.write(b"x" * 8192)
+        denied = self.rows("--denied", "--path", "big.bin")
+        self.assertEqual(denied[0]["result"], "denied: over the workspace's quota of bytes")
+        self.assertEqual(denied[0]["process"], "python3")

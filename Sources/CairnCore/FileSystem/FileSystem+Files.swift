@@ -63,7 +63,9 @@ extension FileSystem {
         defer { file.lock.unlock() }
         let at = handle.append ? file.size : offset
         let (end, overflow) = at.addingReportingOverflow(Int64(data.count))
-        if !overflow { try checkQuota(file.inode, growth: max(file.size, end) - file.committedSize) }
+        if !overflow {
+            try checkQuota(file.inode, growth: max(file.size, end) - file.committedSize, caller: handle.caller)
+        }
         try file.write(data, at: at, time: Timestamp.now())
         return data.count
     }
@@ -123,7 +125,7 @@ extension FileSystem {
             return
         }
         if !file.staged.isEmpty, !store.hasRoomForData() { throw FSError.noSpace }
-        if enforceQuota { try checkQuota(file.inode, growth: file.size - file.committedSize) }
+        if enforceQuota { try checkQuota(file.inode, growth: file.size - file.committedSize, caller: nil) }
         if durable { try store.syncPendingBlobs() }
         let stored = try file.storeStaged(durable: durable)
         if !durable && stored.contains(where: { !$0.ref.inline }) { store.noteUnsyncedBlobs() }
@@ -192,10 +194,10 @@ extension FileSystem {
     /// Truncates through a handle, or (handle nil) by inode, committing a version when no
     /// handle has the file open.
     func truncate(handle: UInt64?, inode: InodeID? = nil, to size: Int64, caller: Caller? = nil) throws(FSError) {
-        if let handle, let file = try self.handle(handle).file {
+        if let handle, case let open = try self.handle(handle), let file = open.file {
             file.lock.lock()
             defer { file.lock.unlock() }
-            try checkQuota(file.inode, growth: size - file.committedSize)
+            try checkQuota(file.inode, growth: size - file.committedSize, caller: open.caller)
             try file.truncate(to: size, time: Timestamp.now())
             return
         }

@@ -57,7 +57,7 @@ extension FileSystem {
         try Self.validate(name: name)
         try authorize(caller, parent, needs: .writer)
         try ensureEntries(parent)
-        try checkQuota(parent, growth: 0, newInodes: 1)
+        try checkQuota(parent, growth: 0, newInodes: 1, caller: caller)
         let isDirectory = mode & S_IFMT == S_IFDIR
         let made = try store.write(.deferred) { db in
             guard let (parentAttrs, workspace) = try NamespaceQueries.inodeAndWorkspace(db, parent) else {
