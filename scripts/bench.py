@@ -377,8 +377,9 @@ def audit_bench(cairn, base, sizes, tarball):
                 kept = best.setdefault(name, r)
                 for label, key, kind in FOUNDATION_ROWS:
                     kept[key] = (min if kind == "time" else max)(kept[key], r[key])
-        rows = json.loads(
-            run([cairn, "audit", "show", "--json", "--limit", "1"], env=mounts["audit-on"][1]).stdout)
+        rows = json.loads(subprocess.run(
+            [cairn, "audit", "show", "--json", "--limit", "1"], env=mounts["audit-on"][1],
+            capture_output=True, text=True, check=True).stdout)
         best["audit_rows"] = rows[0]["id"] if rows else 0
     finally:
         for mnt, env in mounts.values():

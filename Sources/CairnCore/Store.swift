@@ -226,6 +226,13 @@ public final class Store: Sendable {
         return try writer.perform(commit, work)
     }
 
+    /// Writes bookkeeping that changes no file (audit rows): committed before returning, kept
+    /// out of the redo journal, and not counted as a change of the namespace.
+    func writeBookkeeping<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
+        guard let writer else { throw FSError.readOnly }
+        return try writer.perform(.now, logged: false, work)
+    }
+
     /// Reads the store. In the daemon, through the writer's connection (it sees every operation
     /// already answered); elsewhere, through a reader of committed state.
     func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {

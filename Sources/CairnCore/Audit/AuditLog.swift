@@ -101,6 +101,8 @@ final class AuditLog: Sendable {
     }
 
     /// Writes the queued records as one batch, chained, and the new head outside the store.
+    /// Paths are resolved on the writer, which sees the operations not yet committed; the
+    /// directories of a batch are looked up once.
     func flush() {
         let batch = queue.withLock { q -> [Pending] in
             defer { q.removeAll(keepingCapacity: true) }
@@ -108,15 +110,13 @@ final class AuditLog: Sendable {
         }
         guard !batch.isEmpty else { return }
         do {
-            let newHead = try store.write(.deferred) { db -> (Int64, Data) in
-                var (_, hash) = head.withLock { $0 }
-                var id: Int64 = 0
-                let spaces = try WorkspaceQueries.all(db)
-                let quiet = Set(
-                    try db.rows("SELECT name FROM workspaces WHERE audit_reads = 0").map { $0[0] as String })
-                let now = try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0
+            let newHead = try store.writeBookkeeping { db -> (Int64, Data)? in
+                var places = try PlaceResolver(db: db)
+                let quiet = Set(try db.rows("SELECT name FROM workspaces WHERE audit_reads = 0").map { $0[0] as String })
+                var hash = head.withLock { $0.hash }
+                var written = false
                 for p in batch {
-                    let (workspace, path) = try Self.place(db, p, spaces, now)
+                    let (workspace, path) = try places.place(p)
                     if p.op == Self.openForReading, let workspace, quiet.contains(workspace) { continue }
                     let row = AuditRecord(
                         id: 0, time: p.time, actor: p.caller.actor, uid: p.caller.uid, pid: p.caller.pid,
@@ -132,10 +132,11 @@ final class AuditLog: Sendable {
                             row.time.nanoseconds, row.actor, row.uid, row.pid, row.process, row.op, row.workspace,
                             row.path, row.version, row.bytes, row.result, hash,
                         ])
-                    id = db.lastInsertedRowID
+                    written = true
                 }
-                return (id, hash)
+                return written ? (db.lastInsertedRowID, hash) : nil
             }
+            guard let newHead else { return }
             head.withLock { $0 = newHead }
             writeHead(newHead.0, newHead.1)
         } catch {
@@ -143,30 +144,73 @@ final class AuditLog: Sendable {
         }
     }
 
-    /// The workspace and path a record names, as they are now.
-    private static func place(_ db: Connection, _ p: Pending, _ spaces: [Workspace], _ seq: Int64) throws -> (
-        String?, String?
-    ) {
-        if p.workspace != nil || p.path != nil { return (p.workspace, p.path) }
-        guard let anchor = p.parent ?? p.inode,
-            let id = try NamespaceQueries.workspace(ofInode: anchor, db),
-            let ws = spaces.first(where: { $0.id == id })
-        else { return (nil, nil) }
-        if let parent = p.parent, let name = p.name {
-            return (ws.name, try FileSystem.path(db, parent, in: ws, at: seq, appending: name))
+    /// The workspace and path a record names, as they are now; the directories of one batch
+    /// are looked up once.
+    private struct PlaceResolver {
+        let db: Connection
+        let seq: Int64
+        let spaces: [Int64: Workspace]
+        /// A directory's workspace and its path's components below the workspace's root.
+        var directories: [InodeID: (Workspace, [[UInt8]])?] = [:]
+
+        init(db: Connection) throws {
+            self.db = db
+            seq = try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0
+            spaces = Dictionary(uniqueKeysWithValues: try WorkspaceQueries.all(db).map { ($0.id, $0) })
         }
-        return (ws.name, try FileSystem.path(db, anchor, in: ws, at: seq))
+
+        mutating func place(_ p: Pending) throws -> (String?, String?) {
+            if p.workspace != nil || p.path != nil { return (p.workspace, p.path) }
+            if let parent = p.parent, let name = p.name {
+                guard let (ws, names) = try directory(parent) else { return (nil, nil) }
+                return (ws.name, FileSystem.display(names + [name]))
+            }
+            guard let inode = p.inode else { return (nil, nil) }
+            if let (ws, names) = try directory(inode) { return (ws.name, FileSystem.display(names)) }
+            return (nil, nil)
+        }
+
+        /// `inode`'s workspace and path (any inode; directories are remembered).
+        private mutating func directory(_ inode: InodeID) throws -> (Workspace, [[UInt8]])? {
+            if let known = directories[inode] { return known }
+            var found: (Workspace, [[UInt8]])?
+            if let ws = spaces.values.first(where: { $0.root == inode }) {
+                found = (ws, [])
+            } else if let (parent, name) = try ChangeQueries.binding(db, inode: inode, at: seq),
+                let (ws, names) = try directory(parent)
+            {
+                found = (ws, names + [name])
+            } else if let id = try NamespaceQueries.workspace(ofInode: inode, db), let ws = spaces[id] {
+                found = (ws, [Array("<inode \(inode)>".utf8)])
+            }
+            directories[inode] = found
+            return found
+        }
     }
 
-    /// The next hash of the chain: SHA-256 of the previous one and the row's fields.
+    /// The next hash of the chain: SHA-256 of the previous one and the row's fields, as UTF-8
+    /// joined by U+001F (a U+001F inside a field counts as a space, so fields cannot shift).
     static func chain(_ previous: Data, _ r: AuditRecord) -> Data {
-        let fields = [
-            String(r.time.nanoseconds), r.actor, String(r.uid), String(r.pid), r.process, r.op, r.workspace ?? "",
-            r.path ?? "", r.version.map(String.init) ?? "", r.bytes.map(String.init) ?? "", r.result,
-        ].map { $0.replacingOccurrences(of: "\u{1F}", with: " ") }.joined(separator: "\u{1F}")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        func field(_ text: String, first: Bool = false) {
+            if !first { bytes.append(0x1F) }
+            for byte in text.utf8 { bytes.append(byte == 0x1F ? 0x20 : byte) }
+        }
+        field(String(r.time.nanoseconds), first: true)
+        field(r.actor)
+        field(String(r.uid))
+        field(String(r.pid))
+        field(r.process)
+        field(r.op)
+        field(r.workspace ?? "")
+        field(r.path ?? "")
+        field(r.version.map(String.init) ?? "")
+        field(r.bytes.map(String.init) ?? "")
+        field(r.result)
         var hasher = SHA256()
         hasher.update(data: previous)
-        hasher.update(data: Data(fields.utf8))
+        hasher.update(data: bytes)
         return Data(hasher.finalize())
     }
 

@@ -86,7 +86,11 @@ final class MetadataWriter: Sendable {
     }
 
     /// Runs `work` in its own savepoint of the open transaction; a throw undoes only its changes.
-    func perform<T>(_ commit: Commit, _ work: (Connection) throws -> T) throws(FSError) -> T {
+    /// `logged` false keeps `work`'s statements out of the redo journal's log (bookkeeping that
+    /// may be lost in a crash, such as audit rows): only with `.now` or `.durable`, whose commit
+    /// right after holds them.
+    func perform<T>(_ commit: Commit, logged: Bool = true, _ work: (Connection) throws -> T) throws(FSError) -> T {
+        precondition(logged || commit == .now || commit == .durable, "unlogged work must commit at once")
         let value: T
         do {
             value = try pool.writeWithoutTransaction { _ -> T in
@@ -99,12 +103,17 @@ final class MetadataWriter: Sendable {
                 }
                 // The savepoint statements are cached: this runs for every operation.
                 try db.control("SAVEPOINT operation")
-                let logged = db.log?.count ?? 0
+                let logCount = db.log?.count ?? 0
+                // Taken out while unlogged work runs (a copy kept meanwhile would make every
+                // append copy the whole log).
+                var parked: StatementLog?
+                if !logged { swap(&parked, &db.log) }
                 let result: T
                 do {
+                    defer { if !logged { swap(&parked, &db.log) } }
                     result = try work(db)
                 } catch {
-                    db.log?.truncate(to: logged)
+                    db.log?.truncate(to: logCount)
                     // Some errors (SQLITE_FULL, I/O) roll the whole transaction back: then there
                     // is no savepoint left, and the original error is the one to report.
                     if db.isInsideTransaction {
