@@ -105,3 +105,20 @@ class AuditTests(MountedTestCase):
         denied = self.rows("--denied", "--path", "big.bin")
         self.assertEqual(denied[0]["result"], "denied: over the workspace's quota of bytes")
         self.assertEqual(denied[0]["process"], "python3")
+
+    def test_a_killed_daemon_leaves_a_chain_that_verifies(self):
+        # Writers run while the daemon dies: whatever rows reached the store, the head outside
+        # it never names one the store lacks.
+        writer = subprocess.Popen(
+            ["sh", "-c", f"i=0; while :; do echo $i > {self.p('w')}$((i % 50)); cat {self.p('w0')}; "
+             "i=$((i+1)); done"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (writer.kill(), writer.wait()))
+        time.sleep(1.0)
+        self.m.kill9()
+        writer.kill()
+        writer.wait()
+        verified = self.m.cairn("audit", "verify", "--json", check=False)
+        self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
+        self.assertGreater(json.loads(verified.stdout)["rows"], 20)
+        self.m.mount()
+        self.assertEqual(self.m.cairn("fsck").returncode, 0)
