@@ -226,11 +226,12 @@ public final class Store: Sendable {
         return try writer.perform(commit, work)
     }
 
-    /// Writes bookkeeping that changes no file (audit rows): committed before returning, kept
-    /// out of the redo journal, and not counted as a change of the namespace.
-    func writeBookkeeping<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
+    /// Writes bookkeeping that changes no file (audit rows): kept out of the redo journal (a
+    /// crash loses what was not committed), not counted as a change of the namespace, and
+    /// committed before returning when `commit`.
+    func writeBookkeeping<T>(commit: Bool, _ work: (Connection) throws -> T) throws(FSError) -> T {
         guard let writer else { throw FSError.readOnly }
-        return try writer.perform(.now, logged: false, work)
+        return try writer.perform(commit ? .now : .deferred, logged: false, work)
     }
 
     /// Reads the store. In the daemon, through the writer's connection (it sees every operation

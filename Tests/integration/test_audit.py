@@ -35,6 +35,9 @@ class AuditTests(MountedTestCase):
         writes = self.rows("--path", "piped.txt", "--op", "write")
         self.assertEqual([(r["actor"], r["op"], r["bytes"]) for r in writes][:1], [("pipeline-agent", "write", 4)])
         self.assertEqual(writes[0]["process"], "sh")
+        versions = json.loads(self.m.cairn("log", self.p("piped.txt"), "--json").stdout)
+        made = [v["version"] for v in versions if v["size"] > 0]
+        self.assertEqual(writes[0]["version"], made[0], "the row names the version it made")
         self.assertTrue(self.rows("--path", "piped.txt", "--op", "open-read"))
 
         ensure_user()

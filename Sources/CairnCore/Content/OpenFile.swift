@@ -26,6 +26,8 @@ final class OpenFile: @unchecked Sendable {
     var pendingStored: [ContentStore.StoredChunk] = []
     /// The unsealed version an fsync of this write session created, updated by later commits.
     var sessionVersion: Int64?
+    /// The version the last commit made or updated (for the audit log).
+    var lastVersion: Int64?
     var sessionStarted = Timestamp(nanoseconds: 0)
 
     // protected by the FileSystem's table lock

@@ -77,7 +77,9 @@ extension FileSystem {
         if handle.writable { try checkFence(handle) }
         let changed = file.hasUncommittedChangesOrSession
         try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true, enforceQuota: true)
-        if changed { audit(handle.caller, "write", inode: file.inode, bytes: file.committedSize) }
+        if changed {
+            audit(handle.caller, "write", inode: file.inode, version: file.lastVersion, bytes: file.committedSize)
+        }
     }
 
     /// The last descriptor of an open is gone. Commits what a shared mmap dirtied after the last
@@ -176,6 +178,7 @@ extension FileSystem {
         }
         file.modified = false
         file.committedSize = size
+        file.lastVersion = versionID
         file.pendingStored = []
         if seal {
             file.sessionVersion = nil

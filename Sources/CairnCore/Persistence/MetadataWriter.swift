@@ -86,11 +86,10 @@ final class MetadataWriter: Sendable {
     }
 
     /// Runs `work` in its own savepoint of the open transaction; a throw undoes only its changes.
-    /// `logged` false keeps `work`'s statements out of the redo journal's log (bookkeeping that
-    /// may be lost in a crash, such as audit rows): only with `.now` or `.durable`, whose commit
-    /// right after holds them.
+    /// `logged` false keeps `work`'s statements out of the redo journal's log: bookkeeping that
+    /// a crash may lose and that no later statement depends on (audit rows); replaying the
+    /// journal without them gives the same files.
     func perform<T>(_ commit: Commit, logged: Bool = true, _ work: (Connection) throws -> T) throws(FSError) -> T {
-        precondition(logged || commit == .now || commit == .durable, "unlogged work must commit at once")
         let value: T
         do {
             value = try pool.writeWithoutTransaction { _ -> T in
