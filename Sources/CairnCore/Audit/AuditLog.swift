@@ -176,6 +176,9 @@ final class AuditLog: Sendable {
             if p.workspace != nil || p.path != nil { return (p.workspace, p.path) }
             if let parent = p.parent, let name = p.name {
                 guard let (ws, names) = try directory(parent) else { return (nil, nil) }
+                // A file created in this batch is written in it too, mostly: its close's
+                // record then needs no lookup.
+                if p.op == "create", let inode = p.inode { directories[inode] = (ws, names + [name]) }
                 return (ws.name, FileSystem.display(names + [name]))
             }
             guard let inode = p.inode else { return (nil, nil) }
