@@ -32,6 +32,8 @@ public final class Store: Sendable {
     let changes = Atomic<Int>(0)
     /// The last free-space check: when, and whether there was room for data (SpaceReserve).
     let spaceCheck = Mutex<(at: Int64, room: Bool)>((0, true))
+    /// What writes into the store on its own threads (the audit log), stopped before it closes.
+    private let beforeClosing = Mutex<[@Sendable () -> Void]>([])
 
     var databasePath: String { path + "/cairn.db" }
     var stagingPath: String { path + "/staging" }
@@ -192,8 +194,10 @@ public final class Store: Sendable {
             directory: path + "/staging", memoryLimit: inlineThreshold, budget: 256 << 20, descriptors: descriptors)
     }
 
-    /// Stops the writer after the work already queued. The store is unusable afterwards.
+    /// Stops what writes on its own (`stopBeforeClosing`), then the writer after the work already
+    /// queued. The store is unusable afterwards.
     public func close() {
+        for stop in beforeClosing.withLock({ $0 }) { stop() }
         writer?.stop()
         try? pool.close()
     }
@@ -213,6 +217,11 @@ public final class Store: Sendable {
             }
         }
         return config
+    }
+
+    /// Registers `stop`, which ends a thread writing into the store, to run when it closes.
+    func stopBeforeClosing(_ stop: @escaping @Sendable () -> Void) {
+        beforeClosing.withLock { $0.append(stop) }
     }
 
     /// Whether this process holds the store's writer (the daemon, or the CLI without one).

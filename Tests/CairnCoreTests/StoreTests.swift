@@ -90,4 +90,18 @@ import Testing
                 $0.kind == .danglingEntry && $0.detail.contains("999999")
             })
     }
+
+    @Test func closingAStoreEndsItsAuditLogFirstAndLaterOperationsFailCleanly() throws {
+        let t = try TemporaryStore()
+        for i in 0..<50 { try t.fs.writeFile(t.root, "f\(i)", Array("\(i)".utf8)) }
+        // Closed with the audit log's thread still running and records queued.
+        t.store.close()
+        #expect(throws: FSError.readOnly) {
+            try t.fs.mkdir(parent: t.root, name: Array("late".utf8), mode: 0o755, caller: .tester)
+        }
+        let db = try DatabaseQueue(path: t.store.path + "/cairn.db")
+        defer { try? db.close() }
+        let closes = try db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM audit WHERE op = 'write'") }
+        #expect(closes == 50, "every queued record was written before the store closed")
+    }
 }

@@ -1,5 +1,6 @@
 """The audit log: changes, opens and denials with actor, uid, pid and process; CAIRN_AGENT through
 a shell pipeline; a changed row found by `verify` at that row, a log cut short found too."""
+import hashlib
 import json
 import os
 import sqlite3
@@ -72,6 +73,29 @@ class AuditTests(MountedTestCase):
         self.assertEqual(cut.returncode, 4)
         report = json.loads(cut.stdout)
         self.assertEqual((report.get("firstBadRow"), report["cutShort"]), (None, True))
+
+    def test_the_chain_is_sha256_of_the_previous_hash_and_the_fields_as_documented(self):
+        # Recomputed here from the rows, as anyone checking the log without cairn would: each
+        # hash is SHA-256 of the previous one (32 zero bytes first) and the row's fields as UTF-8
+        # joined by U+001F, a U+001F inside a field counting as a space, NULL as empty.
+        for name in ("plain.txt", "odd\x1fname.txt", "ünï.txt"):
+            with open(self.p(name), "w") as f:
+                f.write(name)
+        os.unlink(self.p("plain.txt"))
+        self.rows("--op", "unlink")
+        self.m.unmount()
+        db = sqlite3.connect(os.path.join(self.m.store, "cairn.db"))
+        self.addCleanup(db.close)
+        rows = db.execute(
+            "SELECT time_ns, actor, uid, pid, process, op, workspace, path, version, bytes, result, hash "
+            "FROM audit ORDER BY id").fetchall()
+        self.assertIn("odd\x1fname.txt", [r[7] for r in rows])
+        previous = bytes(32)
+        for row in rows:
+            fields = ["" if v is None else str(v).replace("\x1f", " ") for v in row[:11]]
+            previous = hashlib.sha256(previous + "\x1f".join(fields).encode()).digest()
+            self.assertEqual(previous, row[11], f"row {row}")
+        self.assertEqual(self.m.cairn("audit", "verify").returncode, 0)
 
     def test_xattrs_links_and_admin_actions_are_recorded_and_reads_can_be_left_out(self):
         with open(self.p("contract.txt"), "w") as f:

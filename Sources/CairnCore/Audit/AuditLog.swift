@@ -61,6 +61,7 @@ final class AuditLog: Sendable {
         let thread = Thread { [self] in self.loop() }
         thread.name = "cairn-audit"
         thread.start()
+        store.stopBeforeClosing { [weak self] in self?.stop() }
     }
 
     /// Outside the store, so that whoever can rewrite the store's database cannot also rewrite
@@ -101,58 +102,77 @@ final class AuditLog: Sendable {
     }
 
     /// Writes the queued records, chained, then the new head outside the store. Paths are
-    /// resolved on the writer, which sees the operations not yet committed. The writer is taken
-    /// for `chunk` records at a time, so that file operations wait for it briefly; the last
-    /// chunk commits, and only then does the head file name the rows.
+    /// resolved on the writer, which sees the operations not yet committed, in one short turn;
+    /// rows are hashed off it, and inserted `chunk` at a time, so that file operations wait for
+    /// the writer briefly. The last chunk commits, and only then does the head file name the rows.
+    /// Flushes run one at a time (the head is theirs while they run).
     func flush() {
-        let batch = queue.withLock { q -> [Pending] in
-            defer { q.removeAll(keepingCapacity: true) }
-            return q
-        }
-        guard !batch.isEmpty else { return }
-        var places: PlaceResolver?
-        var rest = batch[...]
-        do {
-            while !rest.isEmpty {
-                let chunk = rest.prefix(Self.chunk)
-                rest = rest.dropFirst(Self.chunk)
-                let newHead = try store.writeBookkeeping(commit: rest.isEmpty) { db -> (Int64, Data)? in
-                    if places == nil { places = try PlaceResolver(db: db) }
-                    var hash = head.withLock { $0.hash }
-                    var written = false
-                    for p in chunk {
-                        let (workspace, path) = try places!.place(p)
-                        if p.op == Self.openForReading, let workspace, places!.quiet.contains(workspace) { continue }
+        head.withLock { head in
+            let batch = queue.withLock { q -> [Pending] in
+                defer { q.removeAll(keepingCapacity: true) }
+                return q
+            }
+            guard !batch.isEmpty else { return }
+            var placed: ArraySlice<(Pending, workspace: String?, path: String?)> = []
+            do {
+                placed = try store.read { db in
+                    var places = try PlaceResolver(db: db)
+                    return try batch.compactMap { p in
+                        let (workspace, path) = try places.place(p)
+                        if p.op == Self.openForReading, let workspace, places.quiet.contains(workspace) { return nil }
+                        return (p, workspace, path)
+                    }[...]
+                }
+                guard !placed.isEmpty else { return }
+                while !placed.isEmpty {
+                    let chunk = placed.prefix(Self.chunk)
+                    var hash = head.hash
+                    var values: [SQLValue] = []
+                    values.reserveCapacity(chunk.count * Self.columns)
+                    for (p, workspace, path) in chunk {
                         let row = AuditRecord(
                             id: 0, time: p.time, actor: p.caller.actor, uid: p.caller.uid, pid: p.caller.pid,
                             process: p.caller.process, op: p.op, workspace: workspace, path: path,
                             version: p.version, bytes: p.bytes, result: p.result)
                         hash = Self.chain(hash, row)
-                        try db.run(
-                            """
-                            INSERT INTO audit(time_ns, actor, uid, pid, process, op, workspace, path, version, bytes, result, hash)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                            """,
-                            [
-                                row.time.nanoseconds, row.actor, row.uid, row.pid, row.process, row.op, row.workspace,
-                                row.path, row.version, row.bytes, row.result, hash,
-                            ])
-                        written = true
+                        values += [
+                            .integer(row.time.nanoseconds), .text(row.actor), .integer(Int64(row.uid)),
+                            .integer(Int64(row.pid)), .text(row.process), .text(row.op),
+                            row.workspace.map(SQLValue.text) ?? .null, row.path.map(SQLValue.text) ?? .null,
+                            row.version.map(SQLValue.integer) ?? .null, row.bytes.map(SQLValue.integer) ?? .null,
+                            .text(row.result), .blob(hash),
+                        ]
                     }
-                    return written ? (db.lastInsertedRowID, hash) : nil
+                    // One statement for the chunk: a statement per row costs more than the row.
+                    let last = chunk.count == placed.count
+                    let id = try store.writeBookkeeping(commit: last) { db in
+                        try db.run(Self.insert(rows: chunk.count), SQLArguments(values))
+                        return db.lastInsertedRowID
+                    }
+                    head = (id, hash)
+                    placed = placed.dropFirst(chunk.count)
                 }
-                if let newHead { head.withLock { $0 = newHead } }
+                writeHead(head.id, head.hash)
+            } catch {
+                let left = placed.isEmpty ? batch.count : placed.count
+                FileHandle.standardError.write(
+                    Data("cairn: writing audit records failed (\(left) of the batch dropped): \(error)\n".utf8))
             }
-            let (id, hash) = head.withLock { $0 }
-            if id > 0 { writeHead(id, hash) }
-        } catch {
-            FileHandle.standardError.write(
-                Data("cairn: writing audit records failed (\(rest.count) more of the batch dropped): \(error)\n".utf8))
         }
     }
 
     /// Records written per turn on the writer (about 0.2 ms of it).
     private static let chunk = 48
+    private static let columns = 12
+
+    /// `INSERT` of `rows` rows (ids ascending in their order, so the last is the chain's head).
+    private static func insert(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        return """
+            INSERT INTO audit(time_ns, actor, uid, pid, process, op, workspace, path, version, bytes, result, hash)
+            VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
+            """
+    }
 
     /// The workspace and path a record names, as they are now; the directories of one batch
     /// are looked up once.
@@ -209,20 +229,43 @@ final class AuditLog: Sendable {
     static func chain(_ previous: Data, _ r: AuditRecord) -> Data {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
-        func field(_ text: String, first: Bool = false) {
+        var first = true
+        func separate() {
             if !first { bytes.append(0x1F) }
-            for byte in text.utf8 { bytes.append(byte == 0x1F ? 0x20 : byte) }
+            first = false
         }
-        field(String(r.time.nanoseconds), first: true)
+        func field(_ text: String) {
+            separate()
+            let start = bytes.count
+            bytes.append(contentsOf: text.utf8)
+            // Rare: most fields hold no U+001F, and the check is one pass over bytes.
+            if bytes[start...].contains(0x1F) {
+                for i in start..<bytes.count where bytes[i] == 0x1F { bytes[i] = 0x20 }
+            }
+        }
+        // As `String(value)` spells it, without making the string.
+        func number(_ value: Int64?) {
+            separate()
+            guard let value else { return }
+            if value < 0 { bytes.append(0x2D) }
+            let start = bytes.count
+            var rest = value.magnitude
+            repeat {
+                bytes.append(0x30 + UInt8(rest % 10))
+                rest /= 10
+            } while rest > 0
+            bytes[start...].reverse()
+        }
+        number(r.time.nanoseconds)
         field(r.actor)
-        field(String(r.uid))
-        field(String(r.pid))
+        number(Int64(r.uid))
+        number(Int64(r.pid))
         field(r.process)
         field(r.op)
         field(r.workspace ?? "")
         field(r.path ?? "")
-        field(r.version.map(String.init) ?? "")
-        field(r.bytes.map(String.init) ?? "")
+        number(r.version)
+        number(r.bytes)
         field(r.result)
         var hasher = SHA256()
         hasher.update(data: previous)

@@ -85,7 +85,7 @@ final class Connection: @unchecked Sendable {
         }
         for (offset, value) in arguments.values.enumerated() {
             let index = Int32(offset + 1)
-            let code = (value?.sqlValue ?? .null).bind(to: statement, at: index)
+            let code = value.bind(to: statement, at: index)
             if code != SQLITE_OK { throw error(code, sql) }
         }
         return try body(statement)

@@ -43,6 +43,8 @@ final class MetadataWriter: Sendable {
         var transaction: Int64 = 0
         /// How much of the connection's statement log the journal holds.
         var journaled = 0
+        /// Set by `stop`: the connection takes no more work.
+        var stopped = false
     }
 
     private let pool: DatabasePool
@@ -93,6 +95,9 @@ final class MetadataWriter: Sendable {
         let value: T
         do {
             value = try pool.writeWithoutTransaction { _ -> T in
+                // After `stop` the connection is finalized: a late caller gets an error, not a
+                // transaction nobody commits.
+                guard !confined.stopped else { throw FSError.readOnly }
                 let db = connection
                 if !db.isInsideTransaction {
                     try db.control("BEGIN IMMEDIATE")
@@ -141,7 +146,10 @@ final class MetadataWriter: Sendable {
     /// Reads through the writer's connection, so the reader sees the open transaction.
     func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
         do {
-            return try pool.writeWithoutTransaction { _ in try work(connection) }
+            return try pool.writeWithoutTransaction { _ in
+                guard !confined.stopped else { throw FSError.readOnly }
+                return try work(connection)
+            }
         } catch {
             throw FSError(database: error)
         }
@@ -150,7 +158,7 @@ final class MetadataWriter: Sendable {
     /// Commits the open transaction, if any (shutdown).
     func flush() throws(FSError) {
         do {
-            try pool.writeWithoutTransaction { _ in try commitOpen() }
+            try pool.writeWithoutTransaction { _ in if !confined.stopped { try commitOpen() } }
         } catch {
             throw FSError(database: error)
         }
@@ -158,9 +166,13 @@ final class MetadataWriter: Sendable {
 
     /// Commits, then ends the commit timer. Safe to call more than once.
     func stop() {
-        guard !stopping.load(ordering: .relaxed) else { return }
-        try? flush()
-        stopping.store(true, ordering: .relaxed)
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        // The last commit and the end of work happen in one turn of the writer: no operation
+        // can slip in between and leave a transaction open.
+        pool.writeWithoutTransaction { _ in
+            try? commitOpen()
+            confined.stopped = true
+        }
         timerWake.signal()
         timerDone.wait()
         pool.writeWithoutTransaction { _ in connection.finalize() }

@@ -11,8 +11,9 @@ protocol SQLBindable {
 
 /// The arguments of one statement, in `?` order; `nil` binds NULL.
 struct SQLArguments: ExpressibleByArrayLiteral {
-    let values: [(any SQLBindable)?]
-    init(arrayLiteral elements: (any SQLBindable)?...) { values = elements }
+    /// Converted once here: binding and the statement log then switch over plain values.
+    let values: [SQLValue]
+    init(arrayLiteral elements: (any SQLBindable)?...) { values = elements.map { $0?.sqlValue ?? .null } }
     init(_ values: [SQLValue]) { self.values = values }
 }
 

@@ -18,7 +18,7 @@ struct StatementLog {
         appendBytes(sql.utf8)
         append(UInt16(arguments.values.count))
         for argument in arguments.values {
-            switch argument?.sqlValue ?? .null {
+            switch argument {
             case .null: bytes.append(0)
             case .integer(let v):
                 bytes.append(1)
