@@ -357,8 +357,9 @@ def print_comparison(names, a, b):
 
 def audit_bench(cairn, base, sizes, tarball):
     """The foundation's phases on two stores of one daemon build, one with the audit log off
-    (CAIRN_AUDIT=off) and one with full audit (reads included), taken in turns, three times
-    each; each figure is the best of a store's runs, so that one noisy run decides nothing."""
+    (CAIRN_AUDIT=off) and one with full audit (reads included), taken in turns (alternating
+    which goes first), three times each; each figure is the best of a store's runs, so that one
+    noisy run decides nothing."""
     mounts = {}
     for name in ("audit-off", "audit-on"):
         store, mnt = os.path.join(base, name, "store"), os.path.join(base, name, "mnt")
@@ -371,8 +372,13 @@ def audit_bench(cairn, base, sizes, tarball):
         mounts[name] = (mnt, env)
     best = {}
     try:
-        for _ in range(3):
-            for name, (mnt, _) in mounts.items():
+        order = list(mounts.items())
+        for turn in range(3):
+            # The order alternates, and each run starts after the other daemon has settled
+            # (its commits, checkpoints and audit batches), so neither side inherits the other's work.
+            for name, (mnt, _) in order if turn % 2 == 0 else reversed(order):
+                os.sync()
+                time.sleep(2)
                 r = foundation_bench(Target(name, mnt), sizes, tarball)
                 kept = best.setdefault(name, r)
                 for label, key, kind in FOUNDATION_ROWS:
