@@ -194,10 +194,10 @@ public final class Store: Sendable {
             directory: path + "/staging", memoryLimit: inlineThreshold, budget: 256 << 20, descriptors: descriptors)
     }
 
-    /// Stops what writes on its own (`stopBeforeClosing`), then the writer after the work already
+    /// Stops what writes on its own (`stopBeforeClosing`, the last registered first), then the writer after the work already
     /// queued. The store is unusable afterwards.
     public func close() {
-        for stop in beforeClosing.withLock({ $0 }) { stop() }
+        for stop in beforeClosing.withLock({ $0 }).reversed() { stop() }
         writer?.stop()
         try? pool.close()
     }

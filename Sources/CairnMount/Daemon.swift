@@ -49,6 +49,7 @@ public final class Daemon: Sendable {
         self.lockFD = lockFD
         store = try Store.open(at: storePath)
         fs = try FileSystem(store: store)
+        fs.startIndexing()
         webhooks = WebhookDispatcher(fs: fs)
     }
 

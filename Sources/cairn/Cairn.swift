@@ -18,7 +18,8 @@ struct Cairn: ParsableCommand {
             Init.self, WorkspaceCommand.self, Mount.self, Unmount.self, Status.self, Log.self, Cat.self, Diff.self,
             Restore.self, Trash.self,
             Rollback.self, SnapshotCommand.self, GC.self, Fsck.self, Lock.self, Locks.self, Watch.self,
-            WebhookCommand.self, Quota.self, GrantCommand.self, Revoke.self, Access.self, Audit.self,
+            WebhookCommand.self, Quota.self, GrantCommand.self, Revoke.self, Access.self, Audit.self, Search.self,
+            IndexCommand.self,
         ])
 }
 

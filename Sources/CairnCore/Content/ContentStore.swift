@@ -30,18 +30,22 @@ final class ContentStore: Sendable {
         return total
     }
 
-    /// Reads a committed file content (a version).
-    func read(_ manifest: Manifest, size: Int64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer)
-        throws(FSError) -> Int
-    {
+    /// Reads a committed file content (a version). Inline chunks come from `inlineFrom` when
+    /// given (a reader of committed state), else from the store's reader.
+    func read(
+        _ manifest: Manifest, size: Int64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer,
+        inlineFrom db: Connection? = nil
+    ) throws(FSError) -> Int {
         try readRange(size: size, offset: offset, into: buffer) { index, within, piece throws(FSError) in
-            try read(manifest.chunks[index], at: within, into: piece)
+            try read(manifest.chunks[index], at: within, into: piece, inlineFrom: db)
         }
     }
 
     /// Fills `buffer` with the chunk's bytes from `offset`; zeros beyond the chunk's length and
     /// for a hole (`ref` nil).
-    func read(_ ref: ChunkRef?, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) {
+    func read(
+        _ ref: ChunkRef?, at offset: Int, into buffer: UnsafeMutableRawBufferPointer, inlineFrom db: Connection? = nil
+    ) throws(FSError) {
         guard let ref else {
             memset(buffer.baseAddress!, 0, buffer.count)
             return
@@ -51,7 +55,13 @@ final class ContentStore: Sendable {
         if available > 0 {
             let target = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<available])
             if ref.inline {
-                guard let data = try store.read({ db in try ContentQueries.inlineBlob(db, ref.digest) }) else {
+                let data: Data?
+                if let db {
+                    do { data = try ContentQueries.inlineBlob(db, ref.digest) } catch { throw FSError(database: error) }
+                } else {
+                    data = try store.read { db in try ContentQueries.inlineBlob(db, ref.digest) }
+                }
+                guard let data else {
                     throw FSError.io("chunk \(ref.digest) is missing from the store; run `cairn fsck`")
                 }
                 got = data.withUnsafeBytes { raw in

@@ -31,6 +31,10 @@ public final class FileSystem: Sendable {
     let permissions = Mutex(RoleCache())
     /// The daemon's audit log (nil for readers of a store another process owns).
     let auditLog: AuditLog?
+    /// The full-text index (nil: a reader of a store that has none yet), and the thread that
+    /// keeps it current (the daemon's; see `startIndexing`).
+    let searchIndex: SearchIndex?
+    let indexer = Mutex<Indexer?>(nil)
 
     struct Handle {
         var inode: InodeID
@@ -60,6 +64,8 @@ public final class FileSystem: Sendable {
         pendingDirectories = Mutex(Set(pending))
         locks = Self.lockTable(store)
         auditLog = AuditLog.switchedOff ? nil : try AuditLog(store: store)
+        searchIndex = try SearchIndex.open(storePath: store.path, readOnly: false)
+        if let searchIndex { store.stopBeforeClosing { searchIndex.close() } }
         try loadQuotas()
         try loadPermissions()
         try store.staging.removeLeftovers()
@@ -75,6 +81,10 @@ public final class FileSystem: Sendable {
         pendingDirectories = Mutex([])
         locks = Self.lockTable(store)
         auditLog = nil
+        // The index holds nothing the store lacks: its owner may bring it up to date even
+        // while a daemon owns the store.
+        searchIndex = try SearchIndex.open(storePath: store.path, readOnly: access(store.path, W_OK) != 0)
+        if let searchIndex { store.stopBeforeClosing { searchIndex.close() } }
     }
 
     static let capabilityName = Array("security.capability".utf8)

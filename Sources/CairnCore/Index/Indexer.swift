@@ -1,0 +1,186 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// Keeps the search index up to date with what the store has committed, never on the write
+/// path: a thread (at a lower CPU priority than the daemon's other threads) reads the changes
+/// committed since the index's cursor, works out which files they touched, reads and extracts
+/// the text of those whose current version the index does not have, and writes entries and the
+/// new cursor in one transaction of `index.db`. After a crash or a restart it goes on from the
+/// cursor; after `cairn index rebuild` (the cursor back at zero) from the first change.
+final class Indexer: Sendable {
+    private let fs: FileSystem
+    private let index: SearchIndex
+    private let stopping = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    /// The last failure, for `cairn index status` (the indexer retries after a pause).
+    let lastError = Mutex<String?>(nil)
+
+    /// Changes read per turn.
+    static let batch = 256
+
+    init(fs: FileSystem, index: SearchIndex) {
+        self.fs = fs
+        self.index = index
+    }
+
+    /// Starts the background thread.
+    func start() {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "cairn-index"
+        thread.start()
+        fs.store.stopBeforeClosing { [weak self] in self?.stop() }
+    }
+
+    func stop() {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        wake.signal()
+        stopped.wait()
+    }
+
+    private func loop() {
+        // Indexing yields the processor to the operations that wait for an answer (on Linux,
+        // who 0 is the calling thread alone).
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        while !stopping.load(ordering: .relaxed) {
+            var progressed = false
+            do {
+                progressed = try step()
+                lastError.withLock { $0 = nil }
+            } catch {
+                lastError.withLock { $0 = "\(error)" }
+            }
+            if !progressed { _ = wake.wait(timeout: .now() + .milliseconds(progressedIdleWait)) }
+        }
+        stopped.signal()
+    }
+
+    /// How long the thread sleeps when there is nothing to index (the lag of an idle index).
+    private let progressedIdleWait = 50
+
+    /// Indexes until the index has every change committed when it started; `progress` gets the
+    /// changes done and the total.
+    func catchUp(progress: (Int64, Int64) -> Void = { _, _ in }) throws(FSError) {
+        let target = try fs.store.readCommitted { db in try Self.storeCursor(db) }
+        let start = try index.read { db in try SearchIndex.cursor(db) }
+        let total = max(0, target.events - start.events) + max(0, target.versions - start.versions)
+        while try step() {
+            let now = try index.read { db in try SearchIndex.cursor(db) }
+            progress(
+                min(total, max(0, now.events - start.events) + max(0, now.versions - start.versions)), total)
+            if now.events >= target.events && now.versions >= target.versions { break }
+        }
+    }
+
+    /// The last event seq and version id the store has committed.
+    static func storeCursor(_ db: Connection) throws -> SearchIndex.Cursor {
+        SearchIndex.Cursor(
+            events: try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0,
+            versions: try db.value(Int64.self, "SELECT max(id) FROM versions") ?? 0)
+    }
+
+    /// What the index should hold for one inode.
+    private enum Target {
+        case absent(InodeID)
+        /// A version still being written: indexed when its file closes.
+        case unsealed
+        case file(InodeID, workspace: Int64, version: VersionRecord, name: String)
+    }
+
+    /// One turn: returns whether there was anything to do.
+    func step() throws(FSError) -> Bool {
+        let cursor = try index.read { db in try SearchIndex.cursor(db) }
+        // Which files the changes since the cursor touched, and their state, in one committed
+        // snapshot of the store.
+        let planned = try fs.store.readCommitted { db -> (SearchIndex.Cursor, [Target])? in
+            let events = try db.rows(
+                "SELECT seq, inode FROM events WHERE seq > ? ORDER BY seq LIMIT ?", [cursor.events, Self.batch])
+            let versions = try db.rows(
+                "SELECT id, inode FROM versions WHERE id > ? ORDER BY id LIMIT ?", [cursor.versions, Self.batch])
+            var next = cursor
+            if let last = events.last { next.events = last[0] }
+            if let last = versions.last { next.versions = last[0] }
+            guard next != cursor else { return nil }
+            let inodes = Set(events.compactMap { $0[1] as InodeID? } + versions.map { $0[1] as InodeID })
+            return (next, try inodes.sorted().map { try Self.target(db, $0) })
+        }
+        guard let (next, targets) = planned else { return false }
+        var texts: [InodeID: ExtractedText] = [:]
+        var indexed: [InodeID: (version: Int64, name: String)] = [:]
+        let ids = targets.compactMap { target -> InodeID? in
+            if case .file(let inode, _, _, _) = target { return inode }
+            return nil
+        }
+        if !ids.isEmpty {
+            indexed = try index.read { db in
+                var found: [InodeID: (Int64, String)] = [:]
+                for inode in ids {
+                    if let row = try db.row("SELECT version, name FROM docs WHERE inode = ?", [inode]) {
+                        found[inode] = (row[0], row[1])
+                    }
+                }
+                return found
+            }
+        }
+        for case .file(let inode, _, let version, let name) in targets where indexed[inode]?.version != version.id {
+            texts[inode] = try extract(version, name: name)
+        }
+        try index.write { db in
+            // A rebuild began meanwhile: this turn's plan is for a cursor that no longer is.
+            guard try SearchIndex.cursor(db) == cursor else { return }
+            for target in targets {
+                switch target {
+                case .unsealed: break
+                case .absent(let inode):
+                    try db.run("DELETE FROM docs WHERE inode = ?", [inode])
+                    try db.run("DELETE FROM texts WHERE rowid = ?", [inode])
+                case .file(let inode, let workspace, let version, let name):
+                    if let text = texts[inode] {
+                        try db.run(
+                            "INSERT OR REPLACE INTO docs(inode, workspace, version, format, bytes, name) VALUES (?, ?, ?, ?, ?, ?)",
+                            [inode, workspace, version.id, text.format.rawValue, text.text.utf8.count, name])
+                        try db.run("DELETE FROM texts WHERE rowid = ?", [inode])
+                        if !text.text.isEmpty {
+                            try db.run(
+                                "INSERT INTO texts(rowid, name, body) VALUES (?, ?, ?)", [inode, name, text.text])
+                        }
+                    } else if let known = indexed[inode], known.name != name {
+                        try db.run("UPDATE docs SET name = ?, workspace = ? WHERE inode = ?", [name, workspace, inode])
+                        try db.run("UPDATE texts SET name = ? WHERE rowid = ?", [name, inode])
+                    }
+                }
+            }
+            try SearchIndex.setCursor(db, next)
+        }
+        return true
+    }
+
+    /// What the index should hold for `inode` as the store is now: a live regular file's current
+    /// version, or nothing.
+    private static func target(_ db: Connection, _ inode: InodeID) throws -> Target {
+        guard let row = try db.row("SELECT mode, nlink, workspace FROM inodes WHERE id = ?", [inode]),
+            (row[0] as UInt32) & S_IFMT == S_IFREG, (row[1] as Int64) > 0, let workspace = row[2] as Int64?,
+            let version = try HistoryQueries.current(db, inode: inode),
+            let name = try db.value(
+                Data.self,
+                "SELECT name FROM dentries WHERE inode = ? AND deleted_seq IS NULL ORDER BY id DESC LIMIT 1", [inode])
+        else { return .absent(inode) }
+        guard version.sealed else { return .unsealed }
+        return .file(inode, workspace: workspace, version: version, name: String(decoding: name, as: UTF8.self))
+    }
+
+    /// The text of a version (its first `ExtractedText.maximumBytes`).
+    private func extract(_ version: VersionRecord, name: String) throws(FSError) -> ExtractedText {
+        let size = Int(min(version.size, Int64(ExtractedText.maximumBytes)))
+        guard let manifestID = version.manifestID, size > 0 else { return ExtractedText(format: .text, text: "") }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let count = try fs.store.readCommitted { db -> Int in
+            let manifest = try ContentQueries.manifest(db, id: manifestID)
+            return try bytes.withUnsafeMutableBytes { buffer in
+                try fs.content.read(manifest, size: version.size, offset: 0, into: buffer, inlineFrom: db)
+            }
+        }
+        return ExtractedText.extract(Array(bytes.prefix(count)), name: name)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+internal import GRDB
+
+/// The full-text index of a store: `index.db` beside `cairn.db`, a database of its own so that
+/// indexing never queues behind the namespace's writer. It holds, per file (inode), the version
+/// whose text it indexed, and an FTS5 table of names and texts; and how far through the store's
+/// changes it is (`events` seq and `versions` id), written in the same transaction as the
+/// entries, so that after a crash the index is exactly as far as it says.
+///
+/// The index can always be thrown away and rebuilt from the store: it holds nothing else.
+final class SearchIndex: Sendable {
+    let path: String
+    private let pool: DatabasePool
+
+    /// Opens (and, for a writer, creates or migrates) `index.db` in the store at `storePath`.
+    /// A read-only open of a store without one yet gives nil.
+    static func open(storePath: String, readOnly: Bool) throws(FSError) -> SearchIndex? {
+        let path = storePath + "/index.db"
+        if readOnly, !FileManager.default.fileExists(atPath: path) { return nil }
+        do {
+            var config = Configuration()
+            config.readonly = readOnly
+            config.busyMode = .timeout(10)
+            config.maximumReaderCount = 4
+            let pool = try DatabasePool(path: path, configuration: config)
+            if !readOnly { try migrator.migrate(pool) }
+            return SearchIndex(path: path, pool: pool)
+        } catch {
+            throw FSError.io(
+                "cannot open the search index \(path) (\(error)); it holds nothing the store lacks: "
+                    + "remove it and run `cairn index rebuild`")
+        }
+    }
+
+    private init(path: String, pool: DatabasePool) {
+        self.path = path
+        self.pool = pool
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+                    INSERT INTO state(key, value) VALUES ('events', 0), ('versions', 0);
+                    -- One row per regular file seen: the version indexed (or judged not text).
+                    CREATE TABLE docs (
+                        inode INTEGER PRIMARY KEY,
+                        workspace INTEGER NOT NULL,
+                        version INTEGER NOT NULL,
+                        format TEXT NOT NULL,
+                        bytes INTEGER NOT NULL,
+                        name TEXT NOT NULL
+                    );
+                    -- rowid = inode; `name` is one of the file's names when it was indexed.
+                    CREATE VIRTUAL TABLE texts USING fts5(
+                        name, body, tokenize = 'unicode61 remove_diacritics 2'
+                    );
+                    """)
+        }
+        return migrator
+    }
+
+    func close() { try? pool.close() }
+
+    /// Reads a consistent state of the index.
+    func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
+        do {
+            return try pool.read { db in try work(Connection(db.sqliteConnection!)) }
+        } catch {
+            throw FSError(database: error)
+        }
+    }
+
+    /// Changes the index in one transaction.
+    func write<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
+        do {
+            return try pool.write { db in try work(Connection(db.sqliteConnection!)) }
+        } catch {
+            throw FSError(database: error)
+        }
+    }
+
+    struct Cursor: Equatable {
+        var events: Int64
+        var versions: Int64
+    }
+
+    static func cursor(_ db: Connection) throws -> Cursor {
+        let values = Dictionary(
+            uniqueKeysWithValues: try db.rows("SELECT key, value FROM state").map { ($0[0] as String, $0[1] as Int64) })
+        return Cursor(events: values["events"] ?? 0, versions: values["versions"] ?? 0)
+    }
+
+    static func setCursor(_ db: Connection, _ cursor: Cursor) throws {
+        try db.run("UPDATE state SET value = ? WHERE key = 'events'", [cursor.events])
+        try db.run("UPDATE state SET value = ? WHERE key = 'versions'", [cursor.versions])
+    }
+
+    /// Forgets everything: the indexer starts again from the first change.
+    func reset() throws(FSError) {
+        try write { db in
+            try db.run("DELETE FROM docs")
+            try db.run("DELETE FROM texts")
+            try Self.setCursor(db, Cursor(events: 0, versions: 0))
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Glibc
+
+/// The text of a file for the full-text index, and what kind of file it was.
+struct ExtractedText {
+    enum Format: String {
+        /// Text as it is: plain text, Markdown, source code, JSON, CSV.
+        case text
+        /// HTML: the text between the tags.
+        case html
+        /// PDF, through `pdftotext`.
+        case pdf
+        /// Not text (a NUL byte, or not UTF-8): not indexed.
+        case binary
+        /// A PDF while `pdftotext` is not installed: not indexed, and `cairn index status` says so.
+        case pdfSkipped = "pdf-skipped"
+        /// A PDF `pdftotext` could not read.
+        case unreadable
+    }
+
+    var format: Format
+    var text: String
+
+    /// The most of a file's bytes read for the index: beyond, a file is indexed by its beginning.
+    static let maximumBytes = 8 << 20
+
+    /// Extracts the text of `bytes` (a file's content, perhaps only its first `maximumBytes`)
+    /// named `name`.
+    static func extract(_ bytes: [UInt8], name: String) -> ExtractedText {
+        if bytes.starts(with: Array("%PDF-".utf8)) { return pdf(bytes) }
+        guard !bytes.contains(0), let text = decodeUTF8(bytes) else { return ExtractedText(format: .binary, text: "") }
+        let lower = name.lowercased()
+        if lower.hasSuffix(".html") || lower.hasSuffix(".htm") || looksLikeHTML(bytes) {
+            return ExtractedText(format: .html, text: HTMLText.strip(text))
+        }
+        return ExtractedText(format: .text, text: text)
+    }
+
+    /// UTF-8, allowing a multi-byte character cut at the end (a file read up to a limit).
+    private static func decodeUTF8(_ bytes: [UInt8]) -> String? {
+        for cut in 0...min(3, bytes.count) {
+            if let text = String(validating: bytes[..<(bytes.count - cut)], as: UTF8.self) { return text }
+            if bytes.count < maximumBytes { return nil }
+        }
+        return nil
+    }
+
+    private static func looksLikeHTML(_ bytes: [UInt8]) -> Bool {
+        let head = String(decoding: bytes.prefix(512), as: UTF8.self).lowercased()
+        let trimmed = head.drop { $0.isWhitespace }
+        return trimmed.hasPrefix("<!doctype html") || trimmed.hasPrefix("<html")
+    }
+
+    /// Where `pdftotext` is, if it is installed.
+    static let pdftotext: String? = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") + ["/usr/bin"] {
+            let candidate = "\(directory)/pdftotext"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }()
+
+    private static func pdf(_ bytes: [UInt8]) -> ExtractedText {
+        guard let tool = pdftotext else { return ExtractedText(format: .pdfSkipped, text: "") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = ["-q", "-enc", "UTF-8", "-", "-"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return ExtractedText(format: .unreadable, text: "")
+        }
+        // Written from another thread: the tool may fill its output pipe before it has read all.
+        let writer = Thread {
+            input.fileHandleForWriting.write(Data(bytes))
+            try? input.fileHandleForWriting.close()
+        }
+        writer.start()
+        let text = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return ExtractedText(format: .unreadable, text: "") }
+        return ExtractedText(format: .pdf, text: String(decoding: text, as: UTF8.self))
+    }
+}
+
+/// The readable text of an HTML document: tags, comments, scripts and styles removed, the
+/// common entities decoded.
+enum HTMLText {
+    static func strip(_ html: String) -> String {
+        var out = ""
+        out.reserveCapacity(html.utf8.count / 2)
+        var rest = Substring(html)
+        while let open = rest.firstIndex(of: "<") {
+            out += rest[..<open]
+            rest = rest[open...]
+            if rest.hasPrefix("<!--") {
+                rest = rest.range(of: "-->").map { rest[$0.upperBound...] } ?? ""
+                continue
+            }
+            let lower = rest.prefix(8).lowercased()
+            for element in ["script", "style"] where lower.hasPrefix("<" + element) {
+                let end = rest.range(of: "</" + element, options: .caseInsensitive)
+                rest = end.map { rest[$0.upperBound...] } ?? ""
+            }
+            guard let close = rest.firstIndex(of: ">") else { break }
+            rest = rest[rest.index(after: close)...]
+            out += " "
+        }
+        out += rest
+        return decodeEntities(out)
+    }
+
+    private static let entities = [
+        "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": "\"", "&#39;": "'", "&apos;": "'", "&nbsp;": " ",
+    ]
+
+    private static func decodeEntities(_ text: String) -> String {
+        guard text.contains("&") else { return text }
+        var out = text
+        for (entity, character) in entities { out = out.replacingOccurrences(of: entity, with: character) }
+        return out
+    }
+}

@@ -1,0 +1,51 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// Search results never show a file the caller could not read: by role in its workspace, by
+/// the directories above it, by the file's own mode.
+@Suite struct SearchTests {
+    private let stranger = Caller(uid: 4321, gid: 4321, pid: 2, actor: "stranger")
+
+    @Test func hitsAreOnlyFilesTheCallerMayRead() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        _ = try t.fs.perform(.createWorkspace(name: "other"), caller: .tester)
+        let other = try t.store.workspace(named: "other")
+        _ = try t.fs.perform(.grant(workspace: "default", principal: "uid:4321", role: .reader), caller: .tester)
+        _ = try t.fs.perform(.grant(workspace: "other", principal: "uid:4321", role: .none), caller: .tester)
+
+        try t.fs.writeFile(t.root, "open.txt", Array("zebra crossing, for everyone".utf8))
+        let secret = try t.fs.writeFile(t.root, "private.txt", Array("zebra in a private file".utf8))
+        _ = try t.fs.setattr(secret.id, changes: AttributeChanges(mode: 0o600), handle: nil, caller: .tester)
+        let locked = try t.fs.mkdir(parent: t.root, name: Array("locked".utf8), mode: 0o700, caller: .tester)
+        try t.fs.writeFile(locked.id, "inside.txt", Array("zebra behind a closed directory".utf8))
+        try t.fs.writeFile(other.root, "elsewhere.txt", Array("zebra in another workspace".utf8))
+        try t.fs.syncMetadata()
+        try t.fs.updateIndex()
+        #expect(try t.fs.indexStatus().upToDate)
+
+        let all = try t.fs.search("zebra", caller: .tester).map { "\($0.workspace):\($0.path)" }
+        #expect(
+            Set(all) == ["default:open.txt", "default:private.txt", "default:locked/inside.txt", "other:elsewhere.txt"])
+        let mine = try t.fs.search("zebra", caller: stranger).map { "\($0.workspace):\($0.path)" }
+        #expect(mine == ["default:open.txt"])
+        #expect(try t.fs.search("zebra", in: other, caller: .tester).map(\.path) == ["elsewhere.txt"])
+    }
+
+    @Test func htmlGivesItsTextAndBinaryFilesAreLeftOut() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        try t.fs.writeFile(
+            t.root, "page.html",
+            Array("<p>caf&eacute; <b>okapi</b> &amp; friends</p><script>var hidden = 'quokka';</script>".utf8))
+        try t.fs.writeFile(t.root, "data.bin", [0, 1, 2] + Array("okapi".utf8))
+        try t.fs.syncMetadata()
+        try t.fs.updateIndex()
+        #expect(try t.fs.search("okapi", caller: .tester).map(\.path) == ["page.html"])
+        #expect(try t.fs.search("quokka", caller: .tester).isEmpty)
+        #expect(try t.fs.indexStatus().formats == ["html": 1, "binary": 1])
+    }
+}

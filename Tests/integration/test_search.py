@@ -1,0 +1,150 @@
+"""Full-text search: a corpus of real text (the project's own sources and generated documents)
+written through a mount; known-item queries that must rank their file in the top 3; an edit, a
+rename and a delete followed once the index has caught up; a kill -9 while indexing, after which
+the caught-up index answers exactly as a rebuilt one does."""
+import json
+import os
+import random
+import shutil
+import subprocess
+import time
+
+from cairnfs import MountedTestCase
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# (file, content): documents whose words a person would remember, hidden among the corpus.
+KNOWN = {
+    "contracts/2026/acme-q3.md": "# Master services agreement\n\nThe Q3 contract with Acme Corporation covers "
+                                 "warehouse robotics maintenance, signed by Alice Moreau on 14 July.\n",
+    "notes/standup-0412.txt": "Standup: Bogdan is blocked on the flaky kafka consumer rebalancing test; "
+                              "Priya pairs with him after lunch.\n",
+    "data/inventory.csv": "sku,name,quantity\nA-1001,titanium hex bolts,4200\nA-1002,copper grommets,180\n",
+    "site/about.html": "<html><head><style>p{color:red}</style></head><body><p>Our bakery in "
+                       "Lisbon bakes sourdough p&atilde;o and pastel de nata every morning.</p>"
+                       "<script>var tracking='kafka';</script></body></html>",
+    "config/service.json": json.dumps({"service": "geocoder", "upstream": "nominatim", "retries": 7}),
+}
+
+QUERIES = [
+    ("acme contract robotics", "contracts/2026/acme-q3.md"),
+    ("\"Alice Moreau\"", "contracts/2026/acme-q3.md"),
+    ("kafka rebalancing", "notes/standup-0412.txt"),
+    ("titanium bolts", "data/inventory.csv"),
+    ("sourdough Lisbon", "site/about.html"),
+    ("nominatim", "config/service.json"),
+    ("geocod*", "config/service.json"),
+    ("bakery NOT robotics", "site/about.html"),
+    ("MetadataWriter group commit", "src/Persistence/MetadataWriter.swift"),
+    ("fencing token lock lost", None),  # any hit: the sources speak of it
+]
+
+
+class SearchTests(MountedTestCase):
+    def write_corpus(self):
+        sources = os.path.join(REPO, "Sources", "CairnCore")
+        count = 0
+        for directory, _, names in os.walk(sources):
+            for name in names:
+                if name.endswith(".swift"):
+                    rel = os.path.relpath(os.path.join(directory, name), sources)
+                    os.makedirs(self.p("src", os.path.dirname(rel)), exist_ok=True)
+                    shutil.copyfile(os.path.join(directory, name), self.p("src", rel))
+                    count += 1
+        rng = random.Random(7)
+        words = "alpha beta gamma delta ledger invoice meeting draft budget review office plan".split()
+        for i in range(150):
+            os.makedirs(self.p("generated", str(i % 10)), exist_ok=True)
+            with open(self.p("generated", str(i % 10), f"doc{i}.txt"), "w") as f:
+                f.write(" ".join(rng.choice(words) for _ in range(300)))
+        for rel, text in KNOWN.items():
+            os.makedirs(os.path.dirname(self.p(rel)), exist_ok=True)
+            with open(self.p(rel), "w") as f:
+                f.write(text)
+        with open(self.p("blob.bin"), "wb") as f:
+            f.write(bytes(range(256)) * 64)
+        self.assertGreater(count, 50)
+
+    def wait_indexed(self):
+        deadline = time.monotonic() + 60
+        while self.m.cairn("index", "status", check=False).returncode != 0:
+            self.assertLess(time.monotonic(), deadline, self.m.cairn("index", "status", check=False).stdout)
+            time.sleep(0.05)
+
+    def search(self, *args):
+        out = self.m.cairn("search", "--json", "--limit", "10", *args, check=False)
+        self.assertIn(out.returncode, (0, 1), out.stderr)
+        return json.loads(out.stdout)
+
+    def paths(self, *args):
+        return [h["path"] for h in self.search(*args)]
+
+    def test_known_items_rank_in_the_top_three_and_changes_follow(self):
+        self.write_corpus()
+        self.wait_indexed()
+        status = json.loads(self.m.cairn("index", "status", "--json").stdout)
+        self.assertGreaterEqual(status["formats"]["text"], 150)
+        self.assertEqual(status["formats"]["html"], 1)
+        self.assertEqual(status["formats"]["binary"], 1)
+        for query, expected in QUERIES:
+            found = self.paths(query)
+            if expected is None:
+                self.assertTrue(found, query)
+            else:
+                self.assertIn(expected, found[:3], f"{query!r} gave {found}")
+        # The script and style of a page are not its text; binary files are not indexed.
+        self.assertNotIn("site/about.html", self.paths("tracking"))
+        hit = self.search("sourdough")[0]
+        self.assertIn("«sourdough»", hit["snippet"])
+        self.assertEqual(hit["actor"], "root")
+        log = json.loads(self.m.cairn("log", self.p("site/about.html"), "--json").stdout)
+        self.assertEqual(hit["version"], log[0]["version"], "the hit names the current version")
+        # Filters.
+        self.assertEqual(self.paths("kafka", "--path", "notes/*"), ["notes/standup-0412.txt"])
+        # Words FTS5 cannot parse are searched as phrases; nothing found exits 1.
+        self.assertEqual(self.paths("A-1001"), ["data/inventory.csv"])
+        self.assertEqual(self.m.cairn("search", "zyzzyvas", check=False).returncode, 1)
+
+        # An edit, a rename and a delete show once the index has caught up.
+        with open(self.p("notes/standup-0412.txt"), "w") as f:
+            f.write("Standup: the consumer is fixed; next up is the zeppelin dashboard.\n")
+        os.rename(self.p("data/inventory.csv"), self.p("data/stock.csv"))
+        os.unlink(self.p("config/service.json"))
+        self.wait_indexed()
+        self.assertEqual(self.paths("zeppelin"), ["notes/standup-0412.txt"])
+        self.assertNotIn("notes/standup-0412.txt", self.paths("kafka"))
+        self.assertEqual(self.paths("titanium"), ["data/stock.csv"])
+        self.assertEqual(self.paths("nominatim"), [])
+        # A restore brings the deleted file back into the index.
+        versions = json.loads(self.m.cairn("log", "config/service.json", "--json").stdout)
+        written = [v["version"] for v in versions if v["size"] > 0]
+        self.m.cairn("restore", "config/service.json", "--version", str(written[0]))
+        self.wait_indexed()
+        self.assertEqual(self.paths("nominatim"), ["config/service.json"])
+
+    def test_after_a_kill_during_indexing_the_catch_up_equals_a_rebuild(self):
+        self.write_corpus()
+        # Killed while the index is still taking the corpus in (it runs behind the writes).
+        self.m.kill9()
+        self.m.mount()
+        self.wait_indexed()
+        queries = [q for q, _ in QUERIES] + ["budget", "ledger invoice", "gamma NOT delta"]
+        caught_up = {q: self.search(q) for q in queries}
+        rebuilt = self.m.cairn("index", "rebuild", "--json")
+        self.assertIn("indexing:", rebuilt.stderr)
+        self.wait_indexed()
+        for q in queries:
+            self.assertEqual(self.search(q), caught_up[q], q)
+        self.assertTrue(caught_up["budget"])
+        self.assertEqual(self.m.cairn("fsck").returncode, 0)
+
+    def test_rebuild_without_a_daemon_builds_it_in_the_command(self):
+        with open(self.p("memo.txt"), "w") as f:
+            f.write("the archipelago expedition budget\n")
+        self.wait_indexed()
+        self.m.unmount()
+        out = self.m.cairn("index", "rebuild")
+        self.assertIn("rebuilt: 1 files", out.stdout)
+        found = json.loads(self.m.cairn("search", "archipelago", "--json").stdout)
+        self.assertEqual([h["path"] for h in found], ["memo.txt"])
+        self.m.mount()
