@@ -38,6 +38,13 @@ extension CairnFilesystem {
             case .cairn(let root)? where name == Array("events".utf8):
                 child = .events(root: root)
                 timeout = 0
+            case .cairn(let root)? where name == Array("search".utf8): child = .search(root: root)
+            case .search(let root)?:
+                child = .query(root: root, text: name)
+                timeout = 0  // hits change with every write
+            case .query(let root, let text)?:
+                child = try searchLookup(root: root, text: text, name: name, caller: caller(req))
+                timeout = 0
             case .mirror(let dir)?: child = try versionsLookup(in: dir, name: name)
             case .fileVersions(let dir, let file)?:
                 guard let version = try versionFiles(dir, file).first(where: { $0.name == name })?.version else {
@@ -74,7 +81,7 @@ extension CairnFilesystem {
 
     func historyAttributes(_ node: HistoryNodes.Node) throws(FSError) -> InodeAttributes {
         switch node {
-        case .cairn(let root), .at(let root), .snapshots(let root):
+        case .cairn(let root), .at(let root), .snapshots(let root), .search(let root), .query(let root, _):
             var a = try fs.getattr(root)
             a.mode = S_IFDIR | 0o555
             a.nlink = 2
@@ -84,6 +91,8 @@ extension CairnFilesystem {
             return try fs.pastAttributes(inode, at: seq)
         case .mirror, .fileVersions, .version:
             return try versionsAttributes(node)
+        case .hit(let root, let target):
+            return hitAttributes(try fs.getattr(root), target: target)
         case .locks(let root), .events(let root):
             var a = try fs.getattr(root)
             a.mode = S_IFREG | 0o444
@@ -186,12 +195,18 @@ extension CairnFilesystem {
             guard let node = history.node(ino) else { throw FSError.notFound }
             guard try historyAttributes(node).isDirectory else { throw FSError.notDirectory }
             try mayReadToday(node, req)
-            guard case .past(let seq, let inode) = node else {
+            let listing: [DirectoryEntry]
+            switch node {
+            case .past(let seq, let inode):
+                listing = try fs.pastListing(parent: inode, at: seq, afterCookie: 0, limit: Int.max)
+            case .query(let root, let text):
+                listing = try searchListing(
+                    root: root, text: text, directory: try historyAttributes(node), caller: caller(req))
+            default:
                 req.reply(open: OpenReply(handle: 0))
                 return
             }
-            let handle = history.open(
-                listing: try fs.pastListing(parent: inode, at: seq, afterCookie: 0, limit: Int.max))
+            let handle = history.open(listing: listing)
             if !req.reply(open: OpenReply(handle: handle)) { history.release(handle) }
         } catch {
             req.reply(error: error.errno)
@@ -218,7 +233,7 @@ extension CairnFilesystem {
             do throws(FSError) {
                 let nodes: [(String, HistoryNodes.Node)] = [
                     ("at", .at(root: root)), ("events", .events(root: root)), ("locks", .locks(root: root)),
-                    ("snapshots", .snapshots(root: root)), ("versions", .mirror(root)),
+                    ("search", .search(root: root)), ("snapshots", .snapshots(root: root)), ("versions", .mirror(root)),
                 ]
                 children = try nodes.map { (name, node) throws(FSError) in
                     (name, try history.id(node), try historyAttributes(node))
@@ -236,9 +251,15 @@ extension CairnFilesystem {
                     }
                 },
                 nodeOf: { e in children[Int(e.cookie) - 1].id })
-        case .locks, .events:
+        case .locks, .events, .hit:
             req.reply(error: ENOTDIR)
-        case .at:
+        case .query:
+            let all = history.listing(ofHandle: handle) ?? []
+            list(
+                req, directory: dir, node: ino, size: size, offset: offset, plus: plus, entryTimeout: 0,
+                entries: { cookie, limit in Array(all.dropFirst(Int(cookie)).prefix(limit)) },
+                nodeOf: { e in InodeNumber(bitPattern: e.attributes.id) })
+        case .at, .search:
             list(
                 req, directory: dir, node: ino, size: size, offset: offset, plus: plus, entries: { _, _ in [] },
                 nodeOf: { _ in ino })

@@ -150,6 +150,7 @@ final class CairnFilesystem: FuseOperations {
         if HistoryNodes.contains(ino) {
             do throws(FSError) {
                 guard let node = history.node(ino) else { throw FSError.notFound }
+                if case .hit(_, let target) = node { return req.reply(readlink: target) }
                 return req.reply(readlink: try fs.readlink(try historyVersion(node).inode))
             } catch {
                 return req.reply(error: error.errno == EISDIR ? EINVAL : error.errno)

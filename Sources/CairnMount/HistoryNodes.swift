@@ -30,6 +30,12 @@ final class HistoryNodes: Sendable {
         /// `.cairn/events`: the workspace's changes from the open on, one JSON line each; reads
         /// wait for the next change.
         case events(root: InodeID)
+        /// `.cairn/search`: any full-text query is a name in it.
+        case search(root: InodeID)
+        /// `.cairn/search/<query>/`: the hits, best first, as symlinks to the files.
+        case query(root: InodeID, text: [UInt8])
+        /// One hit in the workspace whose root is `root`: a symlink whose target is `target`.
+        case hit(root: InodeID, target: [UInt8])
     }
 
     static let cairnName = Array(".cairn".utf8)
@@ -49,15 +55,22 @@ final class HistoryNodes: Sendable {
         case snapshots = 4_194_298
         case locks = 4_194_297
         case events = 4_194_296
+        case search = 4_194_295
+        case query = 4_194_294
+        case hit = 4_194_293
+        /// The lowest tag: views of the past are numbered below it.
+        static let lowest = Tag.hit
     }
     private static let lowMask: UInt64 = (1 << 40) - 1
 
     private struct State {
         var seqs: [Int64] = []
         var views: [Int64: Int] = [:]
-        /// The (directory, name) pairs of `fileVersions` nodes, numbered as first met.
-        var names: [(parent: InodeID, name: [UInt8])] = []
-        var nameNumbers: [[UInt8]: [InodeID: Int]] = [:]
+        /// The (directory, name) pairs of `fileVersions` nodes, search queries (workspace root,
+        /// query) and hit targets, numbered as first met.
+        var names = Numbering<Pair>()
+        var queries = Numbering<Pair>()
+        var targets = Numbering<Pair>()
         var handles: [UInt64: VersionRecord] = [:]
         /// A past directory's entries, read once at opendir (a listing is served in many small
         /// batches; finding each batch's place again in the database would cost the whole
@@ -86,10 +99,13 @@ final class HistoryNodes: Sendable {
         case .snapshots?: return .snapshots(root: InodeID(low))
         case .locks?: return .locks(root: InodeID(low))
         case .events?: return .events(root: InodeID(low))
+        case .search?: return .search(root: InodeID(low))
+        case .query?:
+            return state.withLock { s in s.queries.value(Int(low)).map { .query(root: $0.inode, text: $0.name) } }
+        case .hit?:
+            return state.withLock { s in s.targets.value(Int(low)).map { .hit(root: $0.inode, target: $0.name) } }
         case .fileVersions?:
-            return state.withLock { s in
-                s.names.indices.contains(Int(low))
-                    ? .fileVersions(parent: s.names[Int(low)].parent, name: s.names[Int(low)].name) : nil
+            return state.withLock { s in s.names.value(Int(low)).map { .fileVersions(parent: $0.inode, name: $0.name) }
             }
         case nil:
             guard high > 0 else { return nil }
@@ -106,6 +122,11 @@ final class HistoryNodes: Sendable {
         case .snapshots(let root): return try Self.tagged(.snapshots, UInt64(root))
         case .locks(let root): return try Self.tagged(.locks, UInt64(root))
         case .events(let root): return try Self.tagged(.events, UInt64(root))
+        case .search(let root): return try Self.tagged(.search, UInt64(root))
+        case .query(let root, let text):
+            return try Self.tagged(.query, UInt64(state.withLock { $0.queries.number(Pair(inode: root, name: text)) }))
+        case .hit(let root, let target):
+            return try Self.tagged(.hit, UInt64(state.withLock { $0.targets.number(Pair(inode: root, name: target)) }))
         case .mirror(let inode): return try Self.tagged(.mirror, UInt64(inode))
         case .version(let id): return try Self.tagged(.version, UInt64(id))
         case .past(let seq, let inode):
@@ -116,17 +137,32 @@ final class HistoryNodes: Sendable {
                 s.views[seq] = s.seqs.count - 1
                 return s.seqs.count - 1
             }
-            guard UInt64(view + 1) < Tag.events.rawValue else { throw FSError.io("too many views of the past") }
+            guard UInt64(view + 1) < Tag.lowest.rawValue else { throw FSError.io("too many views of the past") }
             return Self.first | (UInt64(view + 1) << Self.inodeBits) | UInt64(inode)
         case .fileVersions(let parent, let name):
-            let number = state.withLock { s in
-                if let n = s.nameNumbers[name]?[parent] { return n }
-                s.names.append((parent, name))
-                s.nameNumbers[name, default: [:]][parent] = s.names.count - 1
-                return s.names.count - 1
-            }
+            let number = state.withLock { $0.names.number(Pair(inode: parent, name: name)) }
             return try Self.tagged(.fileVersions, UInt64(number))
         }
+    }
+
+    struct Pair: Hashable {
+        var inode: InodeID
+        var name: [UInt8]
+    }
+
+    /// Values numbered 0, 1, … in the order they are first met.
+    struct Numbering<Value: Hashable> {
+        private var values: [Value] = []
+        private var numbers: [Value: Int] = [:]
+
+        mutating func number(_ value: Value) -> Int {
+            if let known = numbers[value] { return known }
+            values.append(value)
+            numbers[value] = values.count - 1
+            return values.count - 1
+        }
+
+        func value(_ number: Int) -> Value? { values.indices.contains(number) ? values[number] : nil }
     }
 
     /// The id of `.cairn/snapshots` of the workspace whose root is `root`.

@@ -9,7 +9,8 @@ import shutil
 import subprocess
 import time
 
-from cairnfs import MountedTestCase
+from cairnfs import CairnMount, MountedTestCase
+from test_permissions import USER, as_user, ensure_user
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -148,3 +149,37 @@ class SearchTests(MountedTestCase):
         found = json.loads(self.m.cairn("search", "archipelago", "--json").stdout)
         self.assertEqual([h["path"] for h in found], ["memo.txt"])
         self.m.mount()
+
+    def test_cairn_search_works_from_ls_and_cat_and_shows_a_user_only_what_it_may_read(self):
+        self.write_corpus()
+        self.wait_indexed()
+        hits = os.listdir(self.p(".cairn", "search", "kafka rebalancing"))
+        self.assertEqual(sorted(hits)[0], "01-standup-0412.txt")
+        with open(self.p(".cairn", "search", "kafka rebalancing", "01-standup-0412.txt")) as f:
+            self.assertIn("Bogdan", f.read())
+        self.assertEqual(os.readlink(self.p(".cairn", "search", "titanium", "01-inventory.csv")),
+                         "../../../data/inventory.csv")
+        self.assertEqual(os.listdir(self.p(".cairn", "search", "zyzzyvas")), [])
+        self.assertNotIn("search", os.listdir(self.p()), ".cairn stays unlisted")
+        # Another workspace of the store, and a user who may read only this one.
+        ensure_user()
+        self.m.cairn("workspace", "create", "other")
+        other = CairnMount(workspace="other", store=self.m.store, joins=True)
+        self.addCleanup(other.close)
+        with open(other.p("kafka-secret.txt"), "w") as f:
+            f.write("kafka rebalancing secrets of the other team\n")
+        with open(self.p("private.txt"), "w") as f:
+            f.write("kafka rebalancing, for root's eyes only\n")
+        os.chmod(self.p("private.txt"), 0o600)
+        for base in (self.m.base, other.base):
+            os.chmod(base, 0o755)
+        self.m.cairn("grant", "default", f"user:{USER}", "reader")
+        self.m.cairn("grant", "other", f"user:{USER}", "none")
+        self.wait_indexed()
+        self.assertIn("01-kafka-secret.txt", os.listdir(other.p(".cairn", "search", "kafka")))
+        self.assertIn("private.txt", " ".join(os.listdir(self.p(".cairn", "search", "kafka"))))
+        mine = as_user("ls", self.p(".cairn", "search", "kafka"))
+        self.assertEqual(mine.returncode, 0, mine.stderr)
+        self.assertEqual(mine.stdout.split(), ["01-standup-0412.txt"])
+        theirs = as_user("ls", other.p(".cairn", "search", "kafka"))
+        self.assertEqual(theirs.stdout.split(), [], theirs.stderr)
