@@ -41,6 +41,29 @@ QUERIES = [
 ]
 
 
+def minimal_pdf(text):
+    """A one-page PDF showing `text` in Helvetica, with a correct cross-reference table."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 class SearchTests(MountedTestCase):
     def write_corpus(self):
         sources = os.path.join(REPO, "Sources", "CairnCore")
@@ -183,3 +206,14 @@ class SearchTests(MountedTestCase):
         self.assertEqual(mine.stdout.split(), ["01-standup-0412.txt"])
         theirs = as_user("ls", other.p(".cairn", "search", "kafka"))
         self.assertEqual(theirs.stdout.split(), [], theirs.stderr)
+
+    def test_a_pdf_is_indexed_through_pdftotext(self):
+        if not shutil.which("pdftotext"):
+            self.skipTest("pdftotext is not installed (scripts/test installs poppler-utils)")
+        with open(self.p("paper.pdf"), "wb") as f:
+            f.write(minimal_pdf("Photosynthesis in alpine lichens"))
+        self.wait_indexed()
+        self.assertEqual(self.paths("lichens"), ["paper.pdf"])
+        status = json.loads(self.m.cairn("index", "status", "--json").stdout)
+        self.assertEqual(status["formats"], {"pdf": 1})
+        self.assertTrue(status["pdftotextInstalled"])
