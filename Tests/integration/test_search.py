@@ -130,6 +130,7 @@ class SearchTests(MountedTestCase):
         self.assertEqual(self.m.cairn("search", "zyzzyvas", check=False).returncode, 1)
 
         # An edit, a rename and a delete show once the index has caught up.
+        before = json.loads(self.m.cairn("log", "--json", "--limit", "1").stdout)[0]["seq"]
         with open(self.p("notes/standup-0412.txt"), "w") as f:
             f.write("Standup: the consumer is fixed; next up is the zeppelin dashboard.\n")
         os.rename(self.p("data/inventory.csv"), self.p("data/stock.csv"))
@@ -139,6 +140,13 @@ class SearchTests(MountedTestCase):
         self.assertNotIn("notes/standup-0412.txt", self.paths("kafka"))
         self.assertEqual(self.paths("titanium"), ["data/stock.csv"])
         self.assertEqual(self.paths("nominatim"), [])
+        # The workspace as it was before: the old text, names and files.
+        self.assertEqual(self.paths("kafka", "--at", f"@{before}"), ["notes/standup-0412.txt"])
+        self.assertEqual(self.paths("titanium", "--at", f"@{before}"), ["data/inventory.csv"])
+        self.assertEqual(self.paths("nominatim", "--at", f"@{before}"), ["config/service.json"])
+        self.assertEqual(self.paths("zeppelin", "--at", f"@{before}"), [])
+        past = self.search("kafka", "--at", f"@{before}")[0]
+        self.assertIn("«kafka»", past["snippet"])
         # A restore brings the deleted file back into the index.
         versions = json.loads(self.m.cairn("log", "config/service.json", "--json").stdout)
         written = [v["version"] for v in versions if v["size"] > 0]

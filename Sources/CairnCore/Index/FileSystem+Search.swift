@@ -34,7 +34,7 @@ public struct IndexStatus: Sendable, Codable, Equatable {
 
 extension FileSystem {
     /// The index, or why there is none.
-    private func requireIndex() throws(FSError) -> SearchIndex {
+    func requireIndex() throws(FSError) -> SearchIndex {
         guard let searchIndex else {
             throw FSError.invalidArgument(
                 "this store has no search index yet: mount it, or run `cairn index rebuild`")
@@ -59,11 +59,10 @@ extension FileSystem {
         var hits: [SearchHit] = []
         var offset = 0
         let page = max(64, limit * 4)
-        var match = query
+        var match: String?
         while hits.count < limit {
-            let rows: [SQLRow]
-            do {
-                rows = try index.read { db in
+            let rows = try index.read { db -> [SQLRow] in
+                let page = { (match: String) in
                     try db.rows(
                         """
                         SELECT d.inode, d.workspace, d.version,
@@ -71,18 +70,12 @@ extension FileSystem {
                         FROM texts JOIN docs d ON d.inode = texts.rowid
                         WHERE texts MATCH ? AND (? IS NULL OR d.workspace = ?)
                         ORDER BY score LIMIT ? OFFSET ?
-                        """,
-                        [
-                            marks.0, marks.1, match, workspace?.id, workspace?.id, page,
-                            offset,
-                        ])
+                        """, [marks.0, marks.1, match, workspace?.id, workspace?.id, page, offset])
                 }
-            } catch {
-                guard match == query, "\(error)".contains("fts5") || "\(error)".contains("no such column") else {
-                    throw error
-                }
-                match = Self.phrases(query)
-                continue
+                if let match { return try page(match) }
+                let (used, rows) = try Self.matching(query, page)
+                match = used
+                return rows
             }
             for row in rows {
                 guard let ws = spaces[row[1]],
@@ -98,6 +91,23 @@ extension FileSystem {
             offset += page
         }
         return hits
+    }
+
+    /// Runs `run` with `query` as FTS5 syntax, or, when FTS5 cannot parse it (`acme-corp`,
+    /// `a.b`), with each of its words as a quoted phrase. Returns the query that ran.
+    static func matching(_ query: String, _ run: (String) throws -> [SQLRow]) throws -> (String, [SQLRow]) {
+        do {
+            return (query, try run(query))
+        } catch {
+            guard "\(error)".contains("fts5") || "\(error)".contains("no such column") else { throw error }
+            let phrased = phrases(query)
+            return (phrased, try run(phrased))
+        }
+    }
+
+    /// A snippet on one line, its runs of white space made one space.
+    static func oneLine(_ snippet: String) -> String {
+        snippet.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
     }
 
     /// Each word of `query` as a quoted phrase (a query FTS5 cannot parse, such as `acme-corp`).
@@ -130,7 +140,7 @@ extension FileSystem {
             }
             return SearchHit(
                 workspace: workspace.name, path: Self.display(names), version: v.id, actor: v.actor, time: v.time,
-                snippet: snippet.split(whereSeparator: { $0.isWhitespace }).joined(separator: " "), score: score)
+                snippet: Self.oneLine(snippet), score: score)
         }
     }
 

@@ -19,6 +19,10 @@ struct Search: ParsableCommand {
     @Option(help: "Only this workspace.") var workspace: String?
     @Option(help: "Only paths a glob matches (workspace-relative; * spans directories).") var path: String?
     @Option(help: "Show at most this many hits.") var limit = 20
+    @Option(
+        parsing: .unconditional,
+        help: "Search the files as they were then (ISO-8601, -2h, @SEQ); slower: reads the tree of then.")
+    var at: String?
     @Flag(help: "Print the result as JSON (matched terms between « and » in each snippet).") var json = false
 
     func run() throws {
@@ -34,9 +38,15 @@ struct Search: ParsableCommand {
                 try fs.updateIndex()
             }
             let bold = !json && isatty(STDOUT_FILENO) == 1
-            let hits = try fs.search(
-                query, in: try workspace.map { try store.workspace(named: $0) }, pathGlob: path, limit: limit,
-                marks: bold ? ("\u{1B}[1m", "\u{1B}[0m") : ("«", "»"), caller: .commandLine)
+            let scope = try workspace.map { try store.workspace(named: $0) }
+            let marks = bold ? ("\u{1B}[1m", "\u{1B}[0m") : ("«", "»")
+            let hits =
+                try at.map {
+                    try fs.search(
+                        query, at: fs.seq(of: PointInTime($0)), in: scope, pathGlob: path, limit: limit, marks: marks,
+                        caller: .commandLine)
+                }
+                ?? fs.search(query, in: scope, pathGlob: path, limit: limit, marks: marks, caller: .commandLine)
             let status = try fs.indexStatus()
             if !status.upToDate {
                 FileHandle.standardError.write(
