@@ -355,18 +355,18 @@ def print_comparison(names, a, b):
         print(f"{label:44} {p:12.1f} {c:12.1f} {ratio:13.2f}{suffix}")
 
 
-def audit_bench(cairn, base, sizes, tarball):
-    """The foundation's phases on two stores of one daemon build, one with the audit log off
-    (CAIRN_AUDIT=off) and one with full audit (reads included), taken in turns (alternating
-    which goes first), three times each; each figure is the best of a store's runs, so that one
-    noisy run decides nothing."""
+def switched_bench(cairn, base, sizes, tarball, switch, names, after=None):
+    """The foundation's phases on two stores of one daemon build, the first started with the
+    environment `switch` (a feature off), the second without, taken in turns (alternating which
+    goes first), three times each; each figure is the best of a store's runs, so that one noisy
+    run decides nothing. `after(env)` runs on the second store before it is unmounted."""
     mounts = {}
-    for name in ("audit-off", "audit-on"):
+    for name in names:
         store, mnt = os.path.join(base, name, "store"), os.path.join(base, name, "mnt")
         os.makedirs(mnt)
         env = dict(os.environ, CAIRN_STORE=store, CAIRN_AUDIT_HEAD=os.path.join(base, name, "head"))
-        if name == "audit-off":
-            env["CAIRN_AUDIT"] = "off"
+        if name == names[0]:
+            env.update(switch)
         run([cairn, "init"], env=env)
         run([cairn, "mount", mnt], env=env)
         mounts[name] = (mnt, env)
@@ -375,7 +375,7 @@ def audit_bench(cairn, base, sizes, tarball):
         order = list(mounts.items())
         for turn in range(3):
             # The order alternates, and each run starts after the other daemon has settled
-            # (its commits, checkpoints and audit batches), so neither side inherits the other's work.
+            # (its commits, checkpoints and background work), so neither side inherits the other's.
             for name, (mnt, _) in order if turn % 2 == 0 else reversed(order):
                 os.sync()
                 time.sleep(2)
@@ -383,14 +383,116 @@ def audit_bench(cairn, base, sizes, tarball):
                 kept = best.setdefault(name, r)
                 for label, key, kind in FOUNDATION_ROWS:
                     kept[key] = (min if kind == "time" else max)(kept[key], r[key])
-        rows = json.loads(subprocess.run(
-            [cairn, "audit", "show", "--json", "--limit", "1"], env=mounts["audit-on"][1],
-            capture_output=True, text=True, check=True).stdout)
-        best["audit_rows"] = rows[0]["id"] if rows else 0
+        if after:
+            after(best, mounts[names[1]][1])
     finally:
         for mnt, env in mounts.values():
             subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
     return best
+
+
+def audit_bench(cairn, base, sizes, tarball):
+    """The foundation with the audit log off (CAIRN_AUDIT=off) and with full audit."""
+    def count_rows(best, env):
+        rows = json.loads(subprocess.run(
+            [cairn, "audit", "show", "--json", "--limit", "1"], env=env,
+            capture_output=True, text=True, check=True).stdout)
+        best["audit_rows"] = rows[0]["id"] if rows else 0
+    return switched_bench(cairn, base, sizes, tarball, {"CAIRN_AUDIT": "off"}, ("audit-off", "audit-on"), count_rows)
+
+
+def search_bench(cairn, base, quick):
+    """Issue figures for search: a corpus of text files (about 20 KB each, words of a made-up
+    vocabulary of Zipf-like frequencies) written through a mount; how fast the index takes it in
+    (while it is written, and rebuilt), the lag from a close to the file being found, and query
+    latency on that corpus through `.cairn/search` and through the CLI."""
+    rng = random.Random(11)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocabulary = sorted({"".join(rng.choice(letters) for _ in range(rng.randint(4, 9))) for _ in range(20000)})
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    store, mnt = os.path.join(base, "search", "store"), os.path.join(base, "search", "mnt")
+    os.makedirs(mnt)
+    env = dict(os.environ, CAIRN_STORE=store, CAIRN_AUDIT_HEAD=os.path.join(base, "search", "head"))
+    run([cairn, "init"], env=env)
+    run([cairn, "mount", mnt], env=env)
+    n_files = 1000 if quick else 10000
+    words_per_file = 2800  # about 20 KB
+
+    def wait_indexed():
+        while subprocess.run([cairn, "index", "status"], env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            time.sleep(0.05)
+
+    r = {"files": n_files}
+    try:
+        total = 0
+        start = time.perf_counter()
+        for i in range(n_files):
+            directory = os.path.join(mnt, "corpus", str(i // 100))
+            if i % 100 == 0:
+                os.makedirs(directory)
+            text = " ".join(rng.choices(vocabulary, weights, k=words_per_file)) + "\n"
+            with open(os.path.join(directory, f"doc{i}.txt"), "w") as f:
+                f.write(text)
+            total += len(text)
+        r["write_s"] = time.perf_counter() - start
+        wait_indexed()
+        r["catch_up_s"] = time.perf_counter() - start
+        r["corpus_mb"] = total / 1e6
+        r["index_while_writing_MBps"] = total / 1e6 / r["catch_up_s"]
+        start = time.perf_counter()
+        run([cairn, "index", "rebuild"], env=env)
+        r["rebuild_s"] = time.perf_counter() - start
+        r["index_rebuild_MBps"] = total / 1e6 / r["rebuild_s"]
+
+        # Lag: from close(2) returning to the file being found through the mount.
+        lags = []
+        for i in range(50 if quick else 200):
+            token = f"lagtoken{i}x"
+            with open(os.path.join(mnt, f"lag{i}.txt"), "w") as f:
+                f.write(f"{token} " + " ".join(rng.choices(vocabulary, weights, k=200)))
+            closed = time.perf_counter()
+            while not os.listdir(os.path.join(mnt, ".cairn", "search", token)):
+                time.sleep(0.002)
+            lags.append((time.perf_counter() - closed) * 1000)
+            time.sleep(rng.random() * 0.02)
+        r["lag_p50_ms"], r["lag_p99_ms"] = percentiles(lags)
+
+        # Queries: words of every frequency, pairs, phrases and prefixes.
+        def query():
+            kind = rng.randrange(4)
+            word = rng.choice(vocabulary)
+            if kind == 0:
+                return word
+            if kind == 1:
+                return f"{word} {rng.choices(vocabulary, weights)[0]}"
+            if kind == 2:
+                return '"' + " ".join(rng.choices(vocabulary, weights, k=2)) + '"'
+            return word[:3] + "*"
+        took = []
+        for _ in range(100 if quick else 500):
+            q = query()
+            start = time.perf_counter()
+            os.listdir(os.path.join(mnt, ".cairn", "search", q))
+            took.append((time.perf_counter() - start) * 1000)
+        r["query_p50_ms"], r["query_p99_ms"] = percentiles(took)
+        cli = []
+        for _ in range(20 if quick else 50):
+            start = time.perf_counter()
+            subprocess.run([cairn, "search", query()], env=env, stdout=subprocess.DEVNULL)
+            cli.append((time.perf_counter() - start) * 1000)
+        r["cli_query_p50_ms"], r["cli_query_p99_ms"] = percentiles(cli)
+    finally:
+        subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+    return r
+
+
+def print_search(r):
+    print(f"corpus: {r['files']} files, {r['corpus_mb']:.0f} MB of text, written in {r['write_s']:.1f} s")
+    print(f"indexing: {r['index_while_writing_MBps']:.1f} MB/s while written (caught up {r['catch_up_s']:.1f} s after the first write), "
+          f"{r['index_rebuild_MBps']:.1f} MB/s rebuilding ({r['rebuild_s']:.1f} s)")
+    print(f"lag from close to found: p50 {r['lag_p50_ms']:.0f} ms, p99 {r['lag_p99_ms']:.0f} ms")
+    print(f"query through .cairn/search: p50 {r['query_p50_ms']:.1f} ms, p99 {r['query_p99_ms']:.1f} ms; "
+          f"through the CLI: p50 {r['cli_query_p50_ms']:.1f} ms, p99 {r['cli_query_p99_ms']:.1f} ms")
 
 
 def main():
@@ -402,6 +504,8 @@ def main():
     ap.add_argument("--history-only", action="store_true", help="only the history figures")
     ap.add_argument("--coordination-only", action="store_true", help="only the coordination figures")
     ap.add_argument("--audit-only", action="store_true", help="only the foundation figures, audit off against on")
+    ap.add_argument("--search-only", action="store_true",
+                    help="only the search figures, and the foundation's with indexing off against on")
     args = ap.parse_args()
     if args.coordination_only:
         base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
@@ -443,6 +547,19 @@ def main():
     checkouts = os.path.join(os.path.dirname(os.path.dirname(args.cairn)), "checkouts")
     run(["tar", "-cf", tarball, "-C", checkouts, "."])
     tar_mb = os.path.getsize(tarball) / MiB
+    if args.search_only:
+        try:
+            found = search_bench(args.cairn, base, args.quick)
+            print_search(found)
+            both = switched_bench(args.cairn, base, sizes, tarball, {"CAIRN_INDEX": "off"}, ("index-off", "index-on"))
+            print(f"source tarball: {tar_mb:.0f} MiB; many files: {n_many}; best of three runs each")
+            print_comparison(("index-off", "index-on"), both["index-off"], both["index-on"])
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"search": found, "foundation": both}, f, indent=2)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return
     if args.audit_only:
         try:
             a = audit_bench(args.cairn, base, sizes, tarball)
