@@ -225,3 +225,20 @@ class SearchTests(MountedTestCase):
         status = json.loads(self.m.cairn("index", "status", "--json").stdout)
         self.assertEqual(status["formats"], {"pdf": 1})
         self.assertTrue(status["pdftotextInstalled"])
+
+    def test_a_forks_files_are_found_once_its_directories_are_used(self):
+        os.makedirs(self.p("plans"))
+        with open(self.p("plans", "roadmap.md"), "w") as f:
+            f.write("migrate the quasar pipeline\n")
+        self.wait_indexed()
+        self.m.cairn("workspace", "fork", "default", "trial")
+        trial = CairnMount(workspace="trial", store=self.m.store, joins=True)
+        self.addCleanup(trial.close)
+        os.listdir(trial.p("plans"))  # its entries are copied in at first use
+        self.wait_indexed()
+        self.assertEqual(self.paths("quasar", "--workspace", "trial"), ["plans/roadmap.md"])
+        with open(trial.p("plans", "roadmap.md"), "w") as f:
+            f.write("abandon the quasar pipeline for the nebula one\n")
+        self.wait_indexed()
+        self.assertEqual(self.paths("nebula", "--workspace", "trial"), ["plans/roadmap.md"])
+        self.assertEqual(self.paths("nebula", "--workspace", "default"), [], "the parent keeps its own text")

@@ -41,8 +41,8 @@ extension FileSystem {
                 let (_, rows) = try Self.matching(query) { match in
                     try c.rows(
                         """
-                        SELECT rowid, snippet(texts, -1, ?, ?, '…', 16), bm25(texts, 4.0, 1.0) AS score
-                        FROM texts WHERE texts MATCH ? ORDER BY score LIMIT ?
+                        SELECT rowid, snippet(texts, -1, ?, ?, '…', 16), rank FROM texts
+                        WHERE texts MATCH ? AND rank MATCH 'bm25(4.0, 1.0)' ORDER BY rank LIMIT ?
                         """, [marks.0, marks.1, match, limit])
                 }
                 return rows.map { row in

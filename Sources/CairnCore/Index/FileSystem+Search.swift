@@ -58,29 +58,42 @@ extension FileSystem {
         let spaces = Dictionary(uniqueKeysWithValues: try store.workspaces().map { ($0.id, $0) })
         var hits: [SearchHit] = []
         var offset = 0
-        let page = max(64, limit * 4)
+        // Most hits are readable: a page a little longer than the hits wanted is usually all.
+        let page = limit + 16
         var match: String?
+        var readers: [Int64: Bool] = [:]
         while hits.count < limit {
-            let rows = try index.read { db -> [SQLRow] in
-                let page = { (match: String) in
+            // `ORDER BY rank` lets FTS5 rank before SQLite sorts, so snippets are made only for
+            // the page's rows, not for every match.
+            let rows = try index.read { db -> [(InodeID, Int64, Int64, String, Double)] in
+                let run = { (match: String) in
                     try db.rows(
                         """
-                        SELECT d.inode, d.workspace, d.version,
-                               snippet(texts, -1, ?, ?, '…', 16), bm25(texts, 4.0, 1.0) AS score
-                        FROM texts JOIN docs d ON d.inode = texts.rowid
-                        WHERE texts MATCH ? AND (? IS NULL OR d.workspace = ?)
-                        ORDER BY score LIMIT ? OFFSET ?
-                        """, [marks.0, marks.1, match, workspace?.id, workspace?.id, page, offset])
+                        SELECT rowid, snippet(texts, -1, ?, ?, '…', 16), rank FROM texts
+                        WHERE texts MATCH ? AND rank MATCH 'bm25(4.0, 1.0)'
+                        ORDER BY rank LIMIT ? OFFSET ?
+                        """, [marks.0, marks.1, match, page, offset])
                 }
-                if let match { return try page(match) }
-                let (used, rows) = try Self.matching(query, page)
-                match = used
-                return rows
+                let rows: [SQLRow]
+                if let match {
+                    rows = try run(match)
+                } else {
+                    (match, rows) = try Self.matching(query, run)
+                }
+                return try rows.compactMap { row in
+                    let inode: InodeID = row[0]
+                    guard let doc = try db.row("SELECT workspace, version FROM docs WHERE inode = ?", [inode]) else {
+                        return nil
+                    }
+                    return (inode, doc[0], doc[1], row[1], row[2])
+                }
             }
-            for row in rows {
-                guard let ws = spaces[row[1]],
+            for (inode, wsID, version, snippet, score) in rows where workspace == nil || wsID == workspace?.id {
+                guard let ws = spaces[wsID] else { continue }
+                if readers[wsID] == nil { readers[wsID] = try role(of: caller, in: ws) >= .reader }
+                guard readers[wsID] == true,
                     let hit = try readableHit(
-                        inode: row[0], workspace: ws, version: row[2], snippet: row[3], score: row[4], caller: caller)
+                        inode: inode, workspace: ws, version: version, snippet: snippet, score: score, caller: caller)
                 else { continue }
                 let record = ChangeRecord(
                     seq: 0, time: hit.time, workspace: ws.name, kind: "", path: hit.path, actor: "")
@@ -117,15 +130,14 @@ extension FileSystem {
         }.joined(separator: " ")
     }
 
-    /// The hit for `inode` if it still has a name and `caller` may read it by that name: a role
-    /// of reader or more in its workspace, search permission on every directory above it and
-    /// read permission on the file, as opening it through a mount would need.
+    /// The hit for `inode` if it still has a name and `caller` may read it by that name: search
+    /// permission on every directory above it and read permission on the file, as opening it
+    /// through a mount would need (the caller's role in the workspace is checked before).
     private func readableHit(
         inode: InodeID, workspace: Workspace, version: Int64, snippet: String, score: Double, caller: Caller
     ) throws(FSError) -> SearchHit? {
         try store.read { db -> SearchHit? in
-            guard try Self.role(db, caller, workspace.id, owner: workspace.owner) >= .reader,
-                let file = try NamespaceQueries.inode(db, inode), caller.mayRead(file),
+            guard let file = try NamespaceQueries.inode(db, inode), caller.mayRead(file),
                 let v = try HistoryQueries.version(db, id: version)
             else { return nil }
             var names: [[UInt8]] = []

@@ -123,8 +123,19 @@ final class Indexer: Sendable {
                 return found
             }
         }
-        for case .file(let inode, _, let version, let name) in targets where indexed[inode]?.version != version.id {
-            texts[inode] = try extract(version, name: name)
+        // The files whose text the index lacks, read in one snapshot.
+        let stale = targets.compactMap { target -> (InodeID, VersionRecord, String)? in
+            guard case .file(let inode, _, let version, let name) = target, indexed[inode]?.version != version.id else {
+                return nil
+            }
+            return (inode, version, name)
+        }
+        if !stale.isEmpty {
+            texts = try fs.store.readCommitted { db in
+                var out: [InodeID: ExtractedText] = [:]
+                for (inode, version, name) in stale { out[inode] = try extract(version, name: name, db) }
+                return out
+            }
         }
         try index.write { db in
             // A rebuild began meanwhile: this turn's plan is for a cursor that no longer is.
@@ -170,16 +181,14 @@ final class Indexer: Sendable {
         return .file(inode, workspace: workspace, version: version, name: String(decoding: name, as: UTF8.self))
     }
 
-    /// The text of a version (its first `ExtractedText.maximumBytes`).
-    private func extract(_ version: VersionRecord, name: String) throws(FSError) -> ExtractedText {
+    /// The text of a version (its first `ExtractedText.maximumBytes`), read through `db`.
+    private func extract(_ version: VersionRecord, name: String, _ db: Connection) throws -> ExtractedText {
         let size = Int(min(version.size, Int64(ExtractedText.maximumBytes)))
         guard let manifestID = version.manifestID, size > 0 else { return ExtractedText(format: .text, text: "") }
         var bytes = [UInt8](repeating: 0, count: size)
-        let count = try fs.store.readCommitted { db -> Int in
-            let manifest = try ContentQueries.manifest(db, id: manifestID)
-            return try bytes.withUnsafeMutableBytes { buffer in
-                try fs.content.read(manifest, size: version.size, offset: 0, into: buffer, inlineFrom: db)
-            }
+        let manifest = try ContentQueries.manifest(db, id: manifestID)
+        let count = try bytes.withUnsafeMutableBytes { buffer in
+            try fs.content.read(manifest, size: version.size, offset: 0, into: buffer, inlineFrom: db)
         }
         return ExtractedText.extract(Array(bytes.prefix(count)), name: name)
     }

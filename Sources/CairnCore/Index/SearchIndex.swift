@@ -22,6 +22,11 @@ final class SearchIndex: Sendable {
             config.readonly = readOnly
             config.busyMode = .timeout(10)
             config.maximumReaderCount = 4
+            // The index can be rebuilt: its commits need not reach the disk before the next
+            // (WAL with synchronous=NORMAL stays consistent, its cursor with its entries).
+            config.prepareDatabase { db in
+                if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            }
             let pool = try DatabasePool(path: path, configuration: config)
             if !readOnly { try migrator.migrate(pool) }
             return SearchIndex(path: path, pool: pool)
