@@ -7,8 +7,8 @@ import Glibc
 /// The hits are the caller's (only files it may read), found anew at each listing and lookup:
 /// query directories and hits are never cached by the kernel.
 extension CairnFilesystem {
-    /// Hits listed per query directory.
-    static let searchLimit = 50
+    /// Hits listed per query directory (as many as `cairn search` shows by default).
+    static let searchLimit = 20
 
     /// The hits of `text` in the workspace whose root is `root`, for `caller`, as the entries of
     /// a query directory: (name, target).

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -154,10 +155,29 @@ class SearchTests(MountedTestCase):
         self.wait_indexed()
         self.assertEqual(self.paths("nominatim"), ["config/service.json"])
 
+    def backlog(self):
+        """Changes the store has committed that the index has not taken in, read from the files."""
+        store = sqlite3.connect(f"file:{self.m.store}/cairn.db?mode=ro", uri=True)
+        index = sqlite3.connect(f"file:{self.m.store}/index.db?mode=ro", uri=True)
+        try:
+            seq = store.execute("SELECT max(seq) FROM events").fetchone()[0]
+            return seq - index.execute("SELECT value FROM state WHERE key = 'events'").fetchone()[0]
+        finally:
+            store.close()
+            index.close()
+
     def test_after_a_kill_during_indexing_the_catch_up_equals_a_rebuild(self):
         self.write_corpus()
-        # Killed while the index is still taking the corpus in (it runs behind the writes).
-        self.m.kill9()
+        pid = self.m.daemon_pid()
+        # Killed while the index is still taking changes in (it runs behind the writes).
+        for i in range(1000):
+            with open(self.p(f"late{i}.txt"), "w") as f:
+                f.write(f"late addition number {i} about the ledger\n")
+            time.sleep(0.01)  # committed (the index reads committed changes only)
+            if self.backlog() > 0:
+                break
+        self.assertGreater(self.backlog(), 0)
+        self.m.kill9(pid=pid)
         self.m.mount()
         self.wait_indexed()
         queries = [q for q, _ in QUERIES] + ["budget", "ledger invoice", "gamma NOT delta"]

@@ -40,24 +40,57 @@ final class Indexer: Sendable {
     }
 
     private func loop() {
-        // Indexing yields the processor to the operations that wait for an answer (on Linux,
-        // who 0 is the calling thread alone).
-        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        Self.runOnlyWhenIdle()
+        let store = fs.store
+        var seen = store.changes.load(ordering: .relaxed)
+        var lastChange = Timestamp.monotonicNanoseconds()
+        // Changes may wait from before this thread started (a restart): catch up at once.
+        var pendingSince: Int64? = 0
         while !stopping.load(ordering: .relaxed) {
-            var progressed = false
+            let now = Timestamp.monotonicNanoseconds()
+            let count = store.changes.load(ordering: .relaxed)
+            if count != seen {
+                seen = count
+                lastChange = now
+                if pendingSince == nil { pendingSince = now }
+            } else if pendingSince == nil, now - lastChange >= Self.longestWait {
+                // Another process may have changed the index (`cairn index rebuild`): look.
+                pendingSince = now
+                lastChange = now
+            }
+            // Work while the writers rest, or once a change has waited long enough.
+            guard let since = pendingSince, now - lastChange >= Self.quiet || now - since >= Self.longestWait else {
+                _ = wake.wait(timeout: .now() + .milliseconds(Self.tick))
+                continue
+            }
             do {
-                progressed = try step()
+                if try !step() { pendingSince = nil }
                 lastError.withLock { $0 = nil }
             } catch {
                 lastError.withLock { $0 = "\(error)" }
+                _ = wake.wait(timeout: .now() + .seconds(1))
             }
-            if !progressed { _ = wake.wait(timeout: .now() + .milliseconds(progressedIdleWait)) }
         }
         stopped.signal()
     }
 
-    /// How long the thread sleeps when there is nothing to index (the lag of an idle index).
-    private let progressedIdleWait = 50
+    /// How long the writers must have rested before indexing begins.
+    static let quiet: Int64 = 100_000_000
+    /// How long a change waits at most while writers keep working (then it is indexed anyway).
+    static let longestWait: Int64 = 1_000_000_000
+    /// How often the thread looks at the writers' activity.
+    private static let tick = 20
+
+    /// Puts the calling thread in SCHED_IDLE (Linux: per thread), which runs only on a processor
+    /// nothing else wants: indexing never takes time from the operations that wait for an answer.
+    /// If that is refused, the lowest nice value.
+    private static func runOnlyWhenIdle() {
+        var param = sched_param()
+        let schedIdle: Int32 = 5  // SCHED_IDLE, hidden behind _GNU_SOURCE in the Glibc module
+        if sched_setscheduler(0, schedIdle, &param) != 0 {
+            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        }
+    }
 
     /// Indexes until the index has every change committed when it started; `progress` gets the
     /// changes done and the total.

@@ -64,6 +64,19 @@ final class SearchIndex: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v2-prefix-indexes") { db in
+            // Prefix queries (`geo*`) read a prefix index instead of every term: the table is
+            // made again, and the indexer takes everything in again from the first change.
+            try db.execute(
+                sql: """
+                    DROP TABLE texts;
+                    CREATE VIRTUAL TABLE texts USING fts5(
+                        name, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4'
+                    );
+                    DELETE FROM docs;
+                    UPDATE state SET value = 0;
+                    """)
+        }
         return migrator
     }
 
