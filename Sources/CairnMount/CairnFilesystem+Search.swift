@@ -17,7 +17,8 @@ extension CairnFilesystem {
     )] {
         guard let query = String(validating: text, as: UTF8.self) else { throw FSError.notFound }
         let hits = try fs.search(
-            query, in: try fs.store.workspace(root: root), limit: Self.searchLimit, caller: caller)
+            query, in: try fs.store.workspace(root: root), limit: Self.searchLimit, marks: nil, caller: caller
+        ).hits
         let width = String(Self.searchLimit).count
         return hits.enumerated().map { rank, hit in
             let number = String(rank + 1)

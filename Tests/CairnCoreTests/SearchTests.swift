@@ -27,12 +27,12 @@ import Testing
         try t.fs.updateIndex()
         #expect(try t.fs.indexStatus().upToDate)
 
-        let all = try t.fs.search("zebra", caller: .tester).map { "\($0.workspace):\($0.path)" }
+        let all = try t.fs.search("zebra", caller: .tester).hits.map { "\($0.workspace):\($0.path)" }
         #expect(
             Set(all) == ["default:open.txt", "default:private.txt", "default:locked/inside.txt", "other:elsewhere.txt"])
-        let mine = try t.fs.search("zebra", caller: stranger).map { "\($0.workspace):\($0.path)" }
+        let mine = try t.fs.search("zebra", caller: stranger).hits.map { "\($0.workspace):\($0.path)" }
         #expect(mine == ["default:open.txt"])
-        #expect(try t.fs.search("zebra", in: other, caller: .tester).map(\.path) == ["elsewhere.txt"])
+        #expect(try t.fs.search("zebra", in: other, caller: .tester).hits.map(\.path) == ["elsewhere.txt"])
     }
 
     @Test func htmlGivesItsTextAndBinaryFilesAreLeftOut() throws {
@@ -44,8 +44,23 @@ import Testing
         try t.fs.writeFile(t.root, "data.bin", [0, 1, 2] + Array("okapi".utf8))
         try t.fs.syncMetadata()
         try t.fs.updateIndex()
-        #expect(try t.fs.search("okapi", caller: .tester).map(\.path) == ["page.html"])
-        #expect(try t.fs.search("quokka", caller: .tester).isEmpty)
+        #expect(try t.fs.search("okapi", caller: .tester).hits.map(\.path) == ["page.html"])
+        #expect(try t.fs.search("quokka", caller: .tester).hits.isEmpty)
         #expect(try t.fs.indexStatus().formats == ["html": 1, "binary": 1])
+    }
+
+    @Test func aQueryMatchingMoreFilesThanAreRankedRanksTheNewestAndSaysSo() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        // The oldest file is the best match, but the query matches one file more than are ranked.
+        try t.fs.writeFile(t.root, "oldest.txt", Array("common common common rare".utf8))
+        for i in 0..<FileSystem.rankedMost { try t.fs.writeFile(t.root, "f\(i).txt", Array("common \(i)".utf8)) }
+        try t.fs.syncMetadata()
+        try t.fs.updateIndex()
+        let broad = try t.fs.search("common", limit: 5, caller: .tester)
+        #expect(broad.rankedOnly == FileSystem.rankedMost)
+        #expect(broad.hits.count == 5 && !broad.hits.map(\.path).contains("oldest.txt"))
+        let narrow = try t.fs.search("common rare", caller: .tester)
+        #expect(narrow.rankedOnly == nil && narrow.hits.map(\.path) == ["oldest.txt"])
     }
 }

@@ -10,8 +10,8 @@ extension FileSystem {
     /// those who may read it today, as `.cairn/at` shows it.
     public func search(
         _ query: String, at seq: Int64, in workspace: Workspace? = nil, pathGlob: String? = nil, limit: Int = 20,
-        marks: (String, String) = ("«", "»"), caller: Caller
-    ) throws(FSError) -> [SearchHit] {
+        marks: (String, String)? = ("«", "»"), caller: Caller
+    ) throws(FSError) -> SearchResults {
         let index = try requireIndex()
         let filter = EventFilter(pattern: pathGlob, kinds: [])
         var files: [(workspace: Workspace, path: String, version: VersionRecord)] = []
@@ -29,7 +29,7 @@ extension FileSystem {
         }
         do {
             let scratch = try DatabaseQueue()
-            return try scratch.write { db -> [SearchHit] in
+            return try scratch.write { db -> SearchResults in
                 let c = Connection(db.sqliteConnection!)
                 try c.run(
                     "CREATE VIRTUAL TABLE texts USING fts5(name, body, tokenize = 'unicode61 remove_diacritics 2')")
@@ -43,15 +43,16 @@ extension FileSystem {
                         """
                         SELECT rowid, snippet(texts, -1, ?, ?, '…', 16), rank FROM texts
                         WHERE texts MATCH ? AND rank MATCH 'bm25(4.0, 1.0)' ORDER BY rank LIMIT ?
-                        """, [marks.0, marks.1, match, limit])
+                        """, [marks?.0 ?? "", marks?.1 ?? "", match, limit])
                 }
-                return rows.map { row in
-                    let file = files[Int(row[0] as Int64)]
-                    return SearchHit(
-                        workspace: file.workspace.name, path: file.path, version: file.version.id,
-                        actor: file.version.actor, time: file.version.time, snippet: Self.oneLine(row[1]),
-                        score: row[2])
-                }
+                return SearchResults(
+                    hits: rows.map { row in
+                        let file = files[Int(row[0] as Int64)]
+                        return SearchHit(
+                            workspace: file.workspace.name, path: file.path, version: file.version.id,
+                            actor: file.version.actor, time: file.version.time,
+                            snippet: marks == nil ? "" : Self.oneLine(row[1]), score: row[2], inode: file.version.inode)
+                    }, rankedOnly: nil)
             }
         } catch let error as FSError {
             throw error

@@ -13,6 +13,18 @@ public struct SearchHit: Sendable, Codable, Equatable {
     public var snippet: String
     /// BM25 (lower is better), as SQLite's FTS5 computes it.
     public var score: Double
+    /// The file, for finding its snippet.
+    var inode: InodeID = 0
+
+    private enum CodingKeys: String, CodingKey { case workspace, path, version, actor, time, snippet, score }
+}
+
+/// The hits of a search, best first.
+public struct SearchResults: Sendable, Codable, Equatable {
+    public var hits: [SearchHit]
+    /// Set when the query matched more files than a search ranks: the hits are the best of the
+    /// files made last, this many of them.
+    public var rankedOnly: Int?
 }
 
 /// How far the index is, for `cairn index status`.
@@ -45,11 +57,12 @@ extension FileSystem {
     /// Searches the current version of every file `caller` may read: ranked (BM25, a match in the
     /// file's name weighing more), `query` in FTS5's syntax (words, "phrases", prefix*, AND, OR,
     /// NOT, NEAR); words that are not valid syntax are searched as phrases. `marks` go around
-    /// each matched term of a hit's snippet.
+    /// each matched term of a hit's snippet; `marks` nil: no snippets (they cost a reading of
+    /// each hit's text).
     public func search(
         _ query: String, in workspace: Workspace? = nil, pathGlob: String? = nil, limit: Int = 20,
-        marks: (String, String) = ("«", "»"), caller: Caller
-    ) throws(FSError) -> [SearchHit] {
+        marks: (String, String)? = ("«", "»"), caller: Caller
+    ) throws(FSError) -> SearchResults {
         let index = try requireIndex()
         guard !query.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FSError.invalidArgument("the query is empty")
@@ -62,17 +75,21 @@ extension FileSystem {
         let page = limit + 16
         var match: String?
         var readers: [Int64: Bool] = [:]
+        var capped = false
         while hits.count < limit {
-            // `ORDER BY rank` lets FTS5 rank before SQLite sorts, so snippets are made only for
-            // the page's rows, not for every match.
-            let rows = try index.read { db -> [(InodeID, Int64, Int64, String, Double)] in
+            // Ranking reads every match's positions: a query of common words ranks the
+            // `rankedMost` files it matches that were made last (and says so).
+            let rows = try index.read { db -> [(InodeID, Int64, Int64, Double)] in
                 let run = { (match: String) in
                     try db.rows(
                         """
-                        SELECT rowid, snippet(texts, -1, ?, ?, '…', 16), rank FROM texts
-                        WHERE texts MATCH ? AND rank MATCH 'bm25(4.0, 1.0)'
-                        ORDER BY rank LIMIT ? OFFSET ?
-                        """, [marks.0, marks.1, match, page, offset])
+                        SELECT rowid, score, matched FROM (
+                            SELECT rowid, score, count(*) OVER () AS matched, row_number() OVER (ORDER BY rowid DESC) AS n FROM (
+                                SELECT rowid, bm25(texts, 4.0, 1.0) AS score FROM texts WHERE texts MATCH ?
+                                ORDER BY rowid DESC LIMIT ?
+                            )
+                        ) WHERE n <= ? ORDER BY score LIMIT ? OFFSET ?
+                        """, [match, Self.rankedMost + 1, Self.rankedMost, page, offset])
                 }
                 let rows: [SQLRow]
                 if let match {
@@ -80,20 +97,21 @@ extension FileSystem {
                 } else {
                     (match, rows) = try Self.matching(query, run)
                 }
+                if let first = rows.first, (first[2] as Int) > Self.rankedMost { capped = true }
                 return try rows.compactMap { row in
                     let inode: InodeID = row[0]
                     guard let doc = try db.row("SELECT workspace, version FROM docs WHERE inode = ?", [inode]) else {
                         return nil
                     }
-                    return (inode, doc[0], doc[1], row[1], row[2])
+                    return (inode, doc[0], doc[1], row[1])
                 }
             }
-            for (inode, wsID, version, snippet, score) in rows where workspace == nil || wsID == workspace?.id {
+            for (inode, wsID, version, score) in rows where workspace == nil || wsID == workspace?.id {
                 guard let ws = spaces[wsID] else { continue }
                 if readers[wsID] == nil { readers[wsID] = try role(of: caller, in: ws) >= .reader }
                 guard readers[wsID] == true,
                     let hit = try readableHit(
-                        inode: inode, workspace: ws, version: version, snippet: snippet, score: score, caller: caller)
+                        inode: inode, workspace: ws, version: version, score: score, caller: caller)
                 else { continue }
                 let record = ChangeRecord(
                     seq: 0, time: hit.time, workspace: ws.name, kind: "", path: hit.path, actor: "")
@@ -103,8 +121,24 @@ extension FileSystem {
             if rows.count < page { break }
             offset += page
         }
-        return hits
+        guard let marks, let match else { return SearchResults(hits: hits, rankedOnly: capped ? Self.rankedMost : nil) }
+        // Only for the hits shown: a snippet reads its file's whole text.
+        let shown = try index.read { db in
+            try hits.map { hit in
+                var hit = hit
+                hit.snippet = Self.oneLine(
+                    try db.value(
+                        String.self,
+                        "SELECT snippet(texts, -1, ?, ?, '…', 16) FROM texts WHERE texts MATCH ? AND rowid = ?",
+                        [marks.0, marks.1, match, hit.inode]) ?? "")
+                return hit
+            }
+        }
+        return SearchResults(hits: shown, rankedOnly: capped ? Self.rankedMost : nil)
     }
+
+    /// The most matches a query ranks (see `SearchResults.rankedOnly`).
+    public static let rankedMost = 2000
 
     /// Runs `run` with `query` as FTS5 syntax, or, when FTS5 cannot parse it (`acme-corp`,
     /// `a.b`), with each of its words as a quoted phrase. Returns the query that ran.
@@ -134,7 +168,7 @@ extension FileSystem {
     /// permission on every directory above it and read permission on the file, as opening it
     /// through a mount would need (the caller's role in the workspace is checked before).
     private func readableHit(
-        inode: InodeID, workspace: Workspace, version: Int64, snippet: String, score: Double, caller: Caller
+        inode: InodeID, workspace: Workspace, version: Int64, score: Double, caller: Caller
     ) throws(FSError) -> SearchHit? {
         try store.read { db -> SearchHit? in
             guard let file = try NamespaceQueries.inode(db, inode), caller.mayRead(file),
@@ -152,7 +186,7 @@ extension FileSystem {
             }
             return SearchHit(
                 workspace: workspace.name, path: Self.display(names), version: v.id, actor: v.actor, time: v.time,
-                snippet: Self.oneLine(snippet), score: score)
+                snippet: "", score: score, inode: inode)
         }
     }
 

@@ -64,7 +64,13 @@ final class Indexer: Sendable {
                 continue
             }
             do {
-                if try !step() { pendingSince = nil }
+                if try !step() {
+                    pendingSince = nil
+                } else if now - lastChange < Self.quiet {
+                    // Writers are busy: one batch per `longestWait`, so that the index trickles
+                    // forward without taking the store's readers, disk and processors from them.
+                    pendingSince = now
+                }
                 lastError.withLock { $0 = nil }
             } catch {
                 lastError.withLock { $0 = "\(error)" }

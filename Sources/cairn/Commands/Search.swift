@@ -40,13 +40,20 @@ struct Search: ParsableCommand {
             let bold = !json && isatty(STDOUT_FILENO) == 1
             let scope = try workspace.map { try store.workspace(named: $0) }
             let marks = bold ? ("\u{1B}[1m", "\u{1B}[0m") : ("«", "»")
-            let hits =
+            let results =
                 try at.map {
                     try fs.search(
                         query, at: fs.seq(of: PointInTime($0)), in: scope, pathGlob: path, limit: limit, marks: marks,
                         caller: .commandLine)
                 }
                 ?? fs.search(query, in: scope, pathGlob: path, limit: limit, marks: marks, caller: .commandLine)
+            let hits = results.hits
+            if let ranked = results.rankedOnly {
+                FileHandle.standardError.write(
+                    Data(
+                        "cairn: the query matches more than \(ranked) files: these are the best of the \(ranked) made last; add words to narrow it\n"
+                            .utf8))
+            }
             let status = try fs.indexStatus()
             if !status.upToDate {
                 FileHandle.standardError.write(
