@@ -80,7 +80,7 @@ class HistoryViewTests(MountedTestCase):
         with open(self.p("doc"), "w") as f:
             f.write("second\n")
         self.assertNotIn(".cairn", os.listdir(self.m.path))
-        self.assertEqual(sorted(os.listdir(self.p(".cairn"))), ["at", "events", "locks", "snapshots", "versions"])
+        self.assertEqual(sorted(os.listdir(self.p(".cairn"))), ["at", "events", "locks", "search", "snapshots", "versions"])
         self.assertEqual(os.listdir(self.p(".cairn", "at")), [])
         past = self.p(".cairn", "at", then, "doc")
         with open(past) as f:
@@ -171,7 +171,7 @@ class AllWorkspacesMountTests(MountedTestCase):
             with open(os.path.join(every, "default", ".cairn", "snapshots", "snap", "a.txt")) as f:
                 self.assertEqual(f.read(), "default's\n")
             self.assertEqual(os.listdir(os.path.join(every, "second", ".cairn", "snapshots")), [])
-            self.assertEqual(sorted(os.listdir(os.path.join(every, "second", ".cairn"))), ["at", "events", "locks", "snapshots", "versions"])
+            self.assertEqual(sorted(os.listdir(os.path.join(every, "second", ".cairn"))), ["at", "events", "locks", "search", "snapshots", "versions"])
             a = os.stat(os.path.join(every, "default", ".cairn")).st_ino
             b = os.stat(os.path.join(every, "second", ".cairn")).st_ino
             self.assertNotEqual(a, b, "each workspace's .cairn is a node of its own")
