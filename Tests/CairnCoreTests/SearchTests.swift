@@ -63,4 +63,20 @@ import Testing
         let narrow = try t.fs.search("common rare", caller: .tester)
         #expect(narrow.rankedOnly == nil && narrow.hits.map(\.path) == ["oldest.txt"])
     }
+
+    @Test func largeFilesAreIndexedByTheirFirstEightMebibytes() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        // More than one read's worth of files in one batch of changes.
+        let filler = Array(repeating: Array("lorem ipsum ".utf8), count: (9 << 20) / 12).flatMap { $0 }
+        for i in 0..<5 {
+            try t.fs.writeFile(t.root, "big\(i).txt", Array("opening\(i) ".utf8) + filler + Array(" closing\(i)".utf8))
+        }
+        try t.fs.syncMetadata()
+        try t.fs.updateIndex()
+        for i in 0..<5 {
+            #expect(try t.fs.search("opening\(i)", caller: .tester).hits.map(\.path) == ["big\(i).txt"])
+            #expect(try t.fs.search("closing\(i)", caller: .tester).hits.isEmpty, "beyond the first 8 MiB")
+        }
+    }
 }

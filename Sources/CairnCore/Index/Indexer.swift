@@ -19,6 +19,8 @@ final class Indexer: Sendable {
 
     /// Changes read per turn.
     static let batch = 256
+    /// File bytes read per snapshot (a file counts its first `ExtractedText.maximumBytes`).
+    static let bytesPerRead = 32 << 20
 
     init(fs: FileSystem, index: SearchIndex) {
         self.fs = fs
@@ -162,19 +164,30 @@ final class Indexer: Sendable {
                 return found
             }
         }
-        // The files whose text the index lacks, read in one snapshot.
-        let stale = targets.compactMap { target -> (InodeID, VersionRecord, String)? in
+        // The files whose text the index lacks, read a few at a time in one snapshot each, so
+        // that a batch of large files never sits in memory at once.
+        var stale = targets.compactMap { target -> (InodeID, VersionRecord, String)? in
             guard case .file(let inode, _, let version, let name) = target, indexed[inode]?.version != version.id else {
                 return nil
             }
             return (inode, version, name)
-        }
-        if !stale.isEmpty {
-            texts = try fs.store.readCommitted { db in
-                var out: [InodeID: ExtractedText] = [:]
-                for (inode, version, name) in stale { out[inode] = try extract(version, name: name, db) }
-                return out
+        }[...]
+        func text(of inode: InodeID) throws -> ExtractedText? {
+            if texts[inode] == nil, stale.first?.0 == inode {
+                texts = [:]
+                var budget = Self.bytesPerRead
+                let group = stale.prefix { file in
+                    defer { budget -= Int(min(file.1.size, Int64(ExtractedText.maximumBytes))) }
+                    return budget > 0
+                }
+                stale = stale.dropFirst(group.count)
+                texts = try fs.store.readCommitted { db in
+                    var out: [InodeID: ExtractedText] = [:]
+                    for (inode, version, name) in group { out[inode] = try extract(version, name: name, db) }
+                    return out
+                }
             }
+            return texts[inode]
         }
         try index.write { db in
             // A rebuild began meanwhile: this turn's plan is for a cursor that no longer is.
@@ -186,7 +199,7 @@ final class Indexer: Sendable {
                     try db.run("DELETE FROM docs WHERE inode = ?", [inode])
                     try db.run("DELETE FROM texts WHERE rowid = ?", [inode])
                 case .file(let inode, let workspace, let version, let name):
-                    if let text = texts[inode] {
+                    if let text = try text(of: inode) {
                         try db.run(
                             "INSERT OR REPLACE INTO docs(inode, workspace, version, format, bytes, name) VALUES (?, ?, ?, ?, ?, ?)",
                             [inode, workspace, version.id, text.format.rawValue, text.text.utf8.count, name])
