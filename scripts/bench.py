@@ -511,6 +511,7 @@ def main():
     ap.add_argument("--history-only", action="store_true", help="only the history figures")
     ap.add_argument("--coordination-only", action="store_true", help="only the coordination figures")
     ap.add_argument("--audit-only", action="store_true", help="only the foundation figures, audit off against on")
+    ap.add_argument("--foundation-only", action="store_true", help="only the foundation figures against a plain directory")
     ap.add_argument("--search-only", action="store_true",
                     help="only the search figures, and the foundation's with indexing off against on")
     args = ap.parse_args()
@@ -598,6 +599,12 @@ def main():
     print_comparison(("plain", "cairn"), plain_r, cairn_r)
     print(f"4 KiB rewrite in the middle of a {seq_size // MiB} MiB file stored {cairn_r['rewrite_4k_new_chunk_bytes']} new chunk bytes")
     print(f"creating {n_many} files worked: {cairn_r['create_50k_ok']}")
+    if args.foundation_only:
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+        shutil.rmtree(base, ignore_errors=True)
+        return
     results["history"] = history_bench(args.cairn, base, args.quick)
     print_history(results["history"])
     results["coordination"] = coordination_bench(args.cairn, base, args.quick)
