@@ -158,6 +158,15 @@ class HistoryCommandTests(MountedTestCase):
         self.assertEqual(stats["liveFiles"], 2)
         self.assertEqual(stats["chunkBytes"], 3 << 20, "the copy is deduplicated")
         self.assertGreaterEqual(stats["dedupRatio"], 2.0)
+        # The index, once it has caught up: two files, both binary.
+        deadline = time.monotonic() + 30
+        while True:
+            index = json.loads(self.m.cairn("status", "--json").stdout)["index"]
+            if index["backlog"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual((index["backlog"], index["formats"]), (0, {"binary": 2}))
+        self.assertIn("index      2 files", self.m.cairn("status").stdout)
 
 
 class LargeFileTests(MountedTestCase):

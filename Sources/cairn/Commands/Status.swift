@@ -17,6 +17,7 @@ struct Status: ParsableCommand {
         var uuid: String
         var statistics: StoreStatistics
         var workspaces: [WorkspaceUsage]
+        var index: IndexStatus?
         var daemon: DaemonStatus?
     }
 
@@ -25,12 +26,16 @@ struct Status: ParsableCommand {
             let store = try storeOptions.openReadOnly()
             defer { store.close() }
             let stats = try store.statistics()
-            let usage = try FileSystem(readOnly: store).usage()
+            let fs = try FileSystem(readOnly: store)
+            let usage = try fs.usage()
+            // A store without an index yet (never mounted by this version) shows none.
+            let index = try? fs.indexStatus()
             let daemon = DaemonClient.send(ControlRequest(op: .status), storePath: storeOptions.path)?.status
             if json {
                 try printJSON(
                     Report(
-                        store: store.path, uuid: store.identifier, statistics: stats, workspaces: usage, daemon: daemon)
+                        store: store.path, uuid: store.identifier, statistics: stats, workspaces: usage, index: index,
+                        daemon: daemon)
                 )
                 return
             }
@@ -53,6 +58,11 @@ struct Status: ParsableCommand {
                     line += " (\(u.pendingDirectories) directories not opened since, still shared)"
                 }
                 print(line)
+            }
+            if let index {
+                print(
+                    "index      \(index.files) files, \(bytes(index.textBytes)) of text; "
+                        + (index.upToDate ? "up to date" : "\(index.backlog) changes to take in"))
             }
             if let daemon {
                 print("daemon     pid \(daemon.pid), \(daemon.openHandles) open handles")
