@@ -23,7 +23,9 @@ extension CairnFilesystem {
         return hits.enumerated().map { rank, hit in
             let number = String(rank + 1)
             let base = hit.path.split(separator: "/").last.map(String.init) ?? hit.path
-            let name = String(repeating: "0", count: max(0, width - number.count)) + number + "-" + base
+            let prefix = String(repeating: "0", count: max(0, width - number.count)) + number + "-"
+            // Within NAME_MAX: a long name loses its end (its path, the link's target, is whole).
+            let name = prefix + String(decoding: base.utf8.prefix(253 - prefix.utf8.count), as: UTF8.self)
             // From `<root>/.cairn/search/<query>/` back up to the workspace's root.
             return (Array(name.utf8), Array(("../../../" + hit.path).utf8))
         }

@@ -262,3 +262,50 @@ class SearchTests(MountedTestCase):
         self.wait_indexed()
         self.assertEqual(self.paths("nebula", "--workspace", "trial"), ["plans/roadmap.md"])
         self.assertEqual(self.paths("nebula", "--workspace", "default"), [], "the parent keeps its own text")
+
+    def test_fsynced_renamed_over_and_unreadable_files_and_a_damaged_index(self):
+        # Closed after an fsync the index has seen: the close makes no new version.
+        with open(self.p("journal.txt"), "w") as f:
+            f.write("entry about the walrus migration\n")
+            f.flush()
+            os.fsync(f.fileno())
+            time.sleep(0.4)
+        # Saved by renaming a new file over the old one: the old text leaves the index.
+        with open(self.p("draft.txt"), "w") as f:
+            f.write("first draft mentions the pelican\n")
+        self.wait_indexed()
+        with open(self.p("draft.txt.tmp"), "w") as f:
+            f.write("second draft mentions the heron\n")
+        os.rename(self.p("draft.txt.tmp"), self.p("draft.txt"))
+        self.wait_indexed()
+        self.assertEqual(self.paths("walrus"), ["journal.txt"])
+        self.assertEqual(self.paths("pelican"), [])
+        self.assertEqual(self.paths("heron"), ["draft.txt"])
+        self.assertEqual(json.loads(self.m.cairn("index", "status", "--json").stdout)["files"], 2)
+        # A query FTS5 cannot parse (an unterminated quote) is searched as words.
+        self.assertEqual(self.paths('"walrus'), ["journal.txt"])
+
+        # A file whose chunk is missing is marked unreadable; the others are indexed.
+        with open(self.p("big.txt"), "w") as f:
+            f.write("albatross " * 20000)  # beyond the inline size: its chunk is a blob file
+        self.wait_indexed()
+        self.m.unmount()
+        blobs = [os.path.join(d, n) for d, _, names in os.walk(os.path.join(self.m.store, "blobs"))
+                 for n in names if "incoming" not in d]
+        self.assertEqual(len(blobs), 1)
+        os.chmod(blobs[0], 0o644)
+        os.unlink(blobs[0])
+        self.m.cairn("index", "rebuild")
+        status = json.loads(self.m.cairn("index", "status", "--json").stdout)
+        self.assertEqual((status["backlog"], status["formats"].get("unreadable")), (0, 1))
+        self.assertEqual(self.paths("heron"), ["draft.txt"])
+        # A damaged index is set aside and built again when the daemon starts.
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(os.path.join(self.m.store, "index.db" + suffix)):
+                os.unlink(os.path.join(self.m.store, "index.db" + suffix))
+        with open(os.path.join(self.m.store, "index.db"), "wb") as f:
+            f.write(b"not a database" * 100)
+        self.m.mount()
+        self.wait_indexed()
+        self.assertEqual(self.paths("walrus"), ["journal.txt"])
+        self.assertTrue(any(n.startswith("index.db.damaged-") for n in os.listdir(self.m.store)))

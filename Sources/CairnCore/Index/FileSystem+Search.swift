@@ -67,6 +67,9 @@ extension FileSystem {
         guard !query.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FSError.invalidArgument("the query is empty")
         }
+        guard (1...Self.rankedMost).contains(limit) else {
+            throw FSError.invalidArgument("a search shows 1 to \(Self.rankedMost) hits")
+        }
         let filter = EventFilter(pattern: pathGlob, kinds: [])
         let spaces = Dictionary(uniqueKeysWithValues: try store.workspaces().map { ($0.id, $0) })
         var hits: [SearchHit] = []
@@ -85,11 +88,13 @@ extension FileSystem {
                         """
                         SELECT rowid, score, matched FROM (
                             SELECT rowid, score, count(*) OVER () AS matched, row_number() OVER (ORDER BY rowid DESC) AS n FROM (
-                                SELECT rowid, bm25(texts, 4.0, 1.0) AS score FROM texts WHERE texts MATCH ?
-                                ORDER BY rowid DESC LIMIT ?
+                                SELECT texts.rowid AS rowid, bm25(texts, 4.0, 1.0) AS score
+                                FROM texts JOIN docs ON docs.inode = texts.rowid
+                                WHERE texts MATCH ? AND (? IS NULL OR docs.workspace = ?)
+                                ORDER BY texts.rowid DESC LIMIT ?
                             )
                         ) WHERE n <= ? ORDER BY score LIMIT ? OFFSET ?
-                        """, [match, Self.rankedMost + 1, Self.rankedMost, page, offset])
+                        """, [match, workspace?.id, workspace?.id, Self.rankedMost + 1, Self.rankedMost, page, offset])
                 }
                 let rows: [SQLRow]
                 if let match {
@@ -146,9 +151,12 @@ extension FileSystem {
         do {
             return (query, try run(query))
         } catch {
-            guard "\(error)".contains("fts5") || "\(error)".contains("no such column") else { throw error }
+            // FTS5 reports a query it cannot parse in several words (syntax error, unterminated
+            // string, no such column, expected integer): any failure is retried as phrases, and
+            // if that fails too the first error is the one to report.
             let phrased = phrases(query)
-            return (phrased, try run(phrased))
+            guard phrased != query, let rows = try? run(phrased) else { throw error }
+            return (phrased, rows)
         }
     }
 

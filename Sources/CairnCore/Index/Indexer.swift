@@ -124,8 +124,6 @@ final class Indexer: Sendable {
     /// What the index should hold for one inode.
     private enum Target {
         case absent(InodeID)
-        /// A version still being written: indexed when its file closes.
-        case unsealed
         case file(InodeID, workspace: Int64, version: VersionRecord, name: String)
     }
 
@@ -136,29 +134,49 @@ final class Indexer: Sendable {
         // snapshot of the store.
         let planned = try fs.store.readCommitted { db -> (SearchIndex.Cursor, [Target])? in
             let events = try db.rows(
-                "SELECT seq, inode FROM events WHERE seq > ? ORDER BY seq LIMIT ?", [cursor.events, Self.batch])
+                """
+                SELECT seq, inode, kind, parent, name, old_parent, old_name FROM events
+                WHERE seq > ? ORDER BY seq LIMIT ?
+                """, [cursor.events, Self.batch])
             let versions = try db.rows(
                 "SELECT id, inode FROM versions WHERE id > ? ORDER BY id LIMIT ?", [cursor.versions, Self.batch])
             var next = cursor
             if let last = events.last { next.events = last[0] }
             if let last = versions.last { next.versions = last[0] }
             guard next != cursor else { return nil }
-            let inodes = Set(events.compactMap { $0[1] as InodeID? } + versions.map { $0[1] as InodeID })
+            var inodes = Set(events.compactMap { $0[1] as InodeID? } + versions.map { $0[1] as InodeID })
+            // A rename names only the file moved: the file it replaced (or, exchanged, moved the
+            // other way) is found by the entries the rename closed and opened.
+            for event in events where (event[2] as String) == "rename" {
+                let seq: Int64 = event[0]
+                for (parent, name) in [(event[3], event[4]), (event[5], event[6])] as [(InodeID?, Data?)] {
+                    guard let parent, let name else { continue }
+                    inodes.formUnion(
+                        try db.values(
+                            InodeID.self,
+                            """
+                            SELECT inode FROM dentries WHERE parent = ? AND name = ?
+                            AND (deleted_seq = ? OR created_seq = ?)
+                            """, [parent, name, seq, seq]))
+                }
+            }
             return (next, try inodes.sorted().map { try Self.target(db, $0) })
         }
         guard let (next, targets) = planned else { return false }
         var texts: [InodeID: ExtractedText] = [:]
-        var indexed: [InodeID: (version: Int64, name: String)] = [:]
+        // What the index holds now: a version (an fsynced one still being written changes in
+        // place, its manifest with it) and a name.
+        var indexed: [InodeID: (version: Int64, manifest: Int64?, name: String)] = [:]
         let ids = targets.compactMap { target -> InodeID? in
             if case .file(let inode, _, _, _) = target { return inode }
             return nil
         }
         if !ids.isEmpty {
             indexed = try index.read { db in
-                var found: [InodeID: (Int64, String)] = [:]
+                var found: [InodeID: (Int64, Int64?, String)] = [:]
                 for inode in ids {
-                    if let row = try db.row("SELECT version, name FROM docs WHERE inode = ?", [inode]) {
-                        found[inode] = (row[0], row[1])
+                    if let row = try db.row("SELECT version, manifest, name FROM docs WHERE inode = ?", [inode]) {
+                        found[inode] = (row[0], row[1], row[2])
                     }
                 }
                 return found
@@ -167,9 +185,9 @@ final class Indexer: Sendable {
         // The files whose text the index lacks, read a few at a time in one snapshot each, so
         // that a batch of large files never sits in memory at once.
         var stale = targets.compactMap { target -> (InodeID, VersionRecord, String)? in
-            guard case .file(let inode, _, let version, let name) = target, indexed[inode]?.version != version.id else {
-                return nil
-            }
+            guard case .file(let inode, _, let version, let name) = target,
+                indexed[inode].map({ $0.version != version.id || $0.manifest != version.manifestID }) ?? true
+            else { return nil }
             return (inode, version, name)
         }[...]
         func text(of inode: InodeID) throws -> ExtractedText? {
@@ -181,10 +199,21 @@ final class Indexer: Sendable {
                     return budget > 0
                 }
                 stale = stale.dropFirst(group.count)
-                texts = try fs.store.readCommitted { db in
-                    var out: [InodeID: ExtractedText] = [:]
-                    for (inode, version, name) in group { out[inode] = try extract(version, name: name, db) }
-                    return out
+                // A file that cannot be read (a missing chunk: `cairn fsck` says which) is
+                // marked unreadable, not retried for ever: the changes after it go on.
+                let contents = try fs.store.readCommitted { db in
+                    group.map { file -> (InodeID, String, Result<[UInt8], Error>) in
+                        (file.0, file.2, Result { try bytes(of: file.1, db) })
+                    }
+                }
+                // Extracted outside the store's snapshot (pdftotext may take its time).
+                for (inode, name, content) in contents {
+                    switch content {
+                    case .success(let bytes): texts[inode] = ExtractedText.extract(bytes, name: name)
+                    case .failure(let error):
+                        lastError.withLock { $0 = "inode \(inode) (\(name)) could not be read: \(error)" }
+                        texts[inode] = ExtractedText(format: .unreadable, text: "")
+                    }
                 }
             }
             return texts[inode]
@@ -194,15 +223,20 @@ final class Indexer: Sendable {
             guard try SearchIndex.cursor(db) == cursor else { return }
             for target in targets {
                 switch target {
-                case .unsealed: break
                 case .absent(let inode):
                     try db.run("DELETE FROM docs WHERE inode = ?", [inode])
                     try db.run("DELETE FROM texts WHERE rowid = ?", [inode])
                 case .file(let inode, let workspace, let version, let name):
                     if let text = try text(of: inode) {
                         try db.run(
-                            "INSERT OR REPLACE INTO docs(inode, workspace, version, format, bytes, name) VALUES (?, ?, ?, ?, ?, ?)",
-                            [inode, workspace, version.id, text.format.rawValue, text.text.utf8.count, name])
+                            """
+                            INSERT OR REPLACE INTO docs(inode, workspace, version, manifest, format, bytes, name)
+                            VALUES (?, ?, ?, ?, ?, ?, ?)
+                            """,
+                            [
+                                inode, workspace, version.id, version.manifestID, text.format.rawValue,
+                                text.text.utf8.count, name,
+                            ])
                         try db.run("DELETE FROM texts WHERE rowid = ?", [inode])
                         if !text.text.isEmpty {
                             try db.run(
@@ -229,19 +263,18 @@ final class Indexer: Sendable {
                 Data.self,
                 "SELECT name FROM dentries WHERE inode = ? AND deleted_seq IS NULL ORDER BY id DESC LIMIT 1", [inode])
         else { return .absent(inode) }
-        guard version.sealed else { return .unsealed }
         return .file(inode, workspace: workspace, version: version, name: String(decoding: name, as: UTF8.self))
     }
 
-    /// The text of a version (its first `ExtractedText.maximumBytes`), read through `db`.
-    private func extract(_ version: VersionRecord, name: String, _ db: Connection) throws -> ExtractedText {
+    /// The first `ExtractedText.maximumBytes` of a version, read through `db`.
+    private func bytes(of version: VersionRecord, _ db: Connection) throws -> [UInt8] {
         let size = Int(min(version.size, Int64(ExtractedText.maximumBytes)))
-        guard let manifestID = version.manifestID, size > 0 else { return ExtractedText(format: .text, text: "") }
+        guard let manifestID = version.manifestID, size > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: size)
         let manifest = try ContentQueries.manifest(db, id: manifestID)
         let count = try bytes.withUnsafeMutableBytes { buffer in
             try fs.content.read(manifest, size: version.size, offset: 0, into: buffer, inlineFrom: db)
         }
-        return ExtractedText.extract(Array(bytes.prefix(count)), name: name)
+        return Array(bytes.prefix(count))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 internal import GRDB
+import Glibc
 
 /// The full-text index of a store: `index.db` beside `cairn.db`, a database of its own so that
 /// indexing never queues behind the namespace's writer. It holds, per file (inode), the version
@@ -17,6 +18,21 @@ final class SearchIndex: Sendable {
     static func open(storePath: String, readOnly: Bool) throws(FSError) -> SearchIndex? {
         let path = storePath + "/index.db"
         if readOnly, !FileManager.default.fileExists(atPath: path) { return nil }
+        do {
+            return try openPool(path: path, readOnly: readOnly)
+        } catch  where !readOnly {
+            // It holds nothing the store lacks: a damaged index is set aside and built again.
+            let aside = path + ".damaged-\(Int(Date().timeIntervalSince1970))"
+            for suffix in ["", "-wal", "-shm"] { rename(path + suffix, aside + suffix) }
+            FileHandle.standardError.write(
+                Data(
+                    "cairn: the search index could not be opened (\(error)); moved to \(aside), building a new one\n"
+                        .utf8))
+            return try openPool(path: path, readOnly: readOnly)
+        }
+    }
+
+    private static func openPool(path: String, readOnly: Bool) throws(FSError) -> SearchIndex {
         do {
             var config = Configuration()
             config.readonly = readOnly
@@ -89,6 +105,11 @@ final class SearchIndex: Sendable {
                     DELETE FROM docs;
                     UPDATE state SET value = 0;
                     """)
+        }
+        migrator.registerMigration("v4-manifests") { db in
+            // The manifest indexed: a version still being written (fsynced, not closed) changes
+            // in place, its manifest with it.
+            try db.execute(sql: "ALTER TABLE docs ADD COLUMN manifest INTEGER")
         }
         return migrator
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// The text of a file for the full-text index, and what kind of file it was.
 struct ExtractedText {
@@ -61,6 +62,9 @@ struct ExtractedText {
         return nil
     }()
 
+    /// The longest `pdftotext` may take on one file before it is killed (a PDF can make it loop).
+    static let pdfTimeout: Double = 30
+
     private static func pdf(_ bytes: [UInt8]) -> ExtractedText {
         guard let tool = pdftotext else { return ExtractedText(format: .pdfSkipped, text: "") }
         let process = Process()
@@ -71,21 +75,46 @@ struct ExtractedText {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
         do {
             try process.run()
         } catch {
             return ExtractedText(format: .unreadable, text: "")
         }
-        // Written from another thread: the tool may fill its output pipe before it has read all.
-        let writer = Thread {
-            input.fileHandleForWriting.write(Data(bytes))
+        // Fed from another thread (the tool may fill its output before it has read all), with a
+        // call that reports a closed pipe instead of trapping on it.
+        let feeder = Thread {
+            try? input.fileHandleForWriting.write(contentsOf: Data(bytes))
             try? input.fileHandleForWriting.close()
         }
-        writer.start()
-        let text = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return ExtractedText(format: .unreadable, text: "") }
-        return ExtractedText(format: .pdf, text: String(decoding: text, as: UTF8.self))
+        feeder.start()
+        // Read up to the limit; more than that is not indexed, and the tool is stopped.
+        let collected = Mutex(Data())
+        let reading = DispatchSemaphore(value: 0)
+        let reader = Thread {
+            while collected.withLock({ $0.count }) < maximumBytes,
+                let chunk = try? output.fileHandleForReading.read(upToCount: 1 << 16), !chunk.isEmpty
+            {
+                collected.withLock { $0.append(chunk) }
+            }
+            reading.signal()
+        }
+        reader.start()
+        let finished = reading.wait(timeout: .now() + pdfTimeout) == .success
+        let text = collected.withLock { $0 }
+        let capped = text.count >= maximumBytes
+        if !finished || capped { process.terminate() }
+        if exited.wait(timeout: .now() + 5) == .timedOut {
+            kill(process.processIdentifier, SIGKILL)
+            exited.wait()
+        }
+        if !finished { reading.wait() }  // the pipe's writer is gone: the read ends
+        try? output.fileHandleForReading.close()
+        guard finished, capped || (process.terminationReason == .exit && process.terminationStatus == 0) else {
+            return ExtractedText(format: .unreadable, text: "")
+        }
+        return ExtractedText(format: .pdf, text: String(decoding: text.prefix(maximumBytes), as: UTF8.self))
     }
 }
 
