@@ -121,28 +121,53 @@ struct ExtractedText {
 /// The readable text of an HTML document: tags, comments, scripts and styles removed, the
 /// common entities decoded.
 enum HTMLText {
+    /// One pass over the bytes (a page of many comments or scripts costs no more than its size).
     static func strip(_ html: String) -> String {
-        var out = ""
-        out.reserveCapacity(html.utf8.count / 2)
-        var rest = Substring(html)
-        while let open = rest.firstIndex(of: "<") {
-            out += rest[..<open]
-            rest = rest[open...]
-            if rest.hasPrefix("<!--") {
-                rest = rest.range(of: "-->").map { rest[$0.upperBound...] } ?? ""
+        let bytes = Array(html.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count / 2)
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == UInt8(ascii: "<") else {
+                out.append(bytes[i])
+                i += 1
                 continue
             }
-            let lower = rest.prefix(8).lowercased()
-            for element in ["script", "style"] where lower.hasPrefix("<" + element) {
-                let end = rest.range(of: "</" + element, options: .caseInsensitive)
-                rest = end.map { rest[$0.upperBound...] } ?? ""
+            if starts(bytes, at: i, with: "<!--") {
+                i = find("-->", in: bytes, from: i + 4).map { $0 + 3 } ?? bytes.count
+                continue
             }
-            guard let close = rest.firstIndex(of: ">") else { break }
-            rest = rest[rest.index(after: close)...]
-            out += " "
+            for element in ["script", "style"] where starts(bytes, at: i, with: "<" + element) {
+                i = find("</" + element, in: bytes, from: i + 1) ?? bytes.count
+            }
+            guard let close = bytes[i...].firstIndex(of: UInt8(ascii: ">")) else { break }
+            i = close + 1
+            out.append(UInt8(ascii: " "))
         }
-        out += rest
-        return decodeEntities(out)
+        return decodeEntities(String(decoding: out, as: UTF8.self))
+    }
+
+    /// Whether `bytes` has `text` (ASCII, any case) at `index`.
+    private static func starts(_ bytes: [UInt8], at index: Int, with text: String) -> Bool {
+        let needle = Array(text.utf8)
+        guard index + needle.count <= bytes.count else { return false }
+        for (k, byte) in needle.enumerated() where lower(bytes[index + k]) != byte { return false }
+        return true
+    }
+
+    /// Where `text` (ASCII, any case) next begins in `bytes` from `index`.
+    private static func find(_ text: String, in bytes: [UInt8], from index: Int) -> Int? {
+        guard let first = text.utf8.first else { return index }
+        var i = index
+        while i < bytes.count {
+            if lower(bytes[i]) == first, starts(bytes, at: i, with: text) { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func lower(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
     }
 
     private static let entities = [
