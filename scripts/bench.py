@@ -493,6 +493,45 @@ def search_bench(cairn, base, quick):
     return r
 
 
+def index_seq_write_bench(cairn, base):
+    """Sequential write alone, indexing off against on, four alternating turns, with 20,000 small
+    text files written (and indexed) between turns: whether indexing slows large writes."""
+    mounts = {}
+    for name in ("index-off", "index-on"):
+        store, mnt = os.path.join(base, name, "store"), os.path.join(base, name, "mnt")
+        os.makedirs(mnt)
+        env = dict(os.environ, CAIRN_STORE=store, CAIRN_AUDIT_HEAD=os.path.join(base, name, "head"))
+        if name == "index-off":
+            env["CAIRN_INDEX"] = "off"
+        run([cairn, "init"], env=env)
+        run([cairn, "mount", mnt], env=env)
+        mounts[name] = (mnt, env)
+    out = {name: [] for name in mounts}
+    try:
+        order = list(mounts.items())
+        for turn in range(4):
+            for name, (mnt, env) in order if turn % 2 == 0 else reversed(order):
+                for _, other in mounts.values():
+                    while other.get("CAIRN_INDEX") != "off" and subprocess.run(
+                            [cairn, "index", "status"], env=other, stdout=subprocess.DEVNULL).returncode != 0:
+                        time.sleep(0.5)
+                os.sync()
+                time.sleep(2)
+                seconds = timed(lambda: seq_write(os.path.join(mnt, "seq"), 1 << 30))
+                out[name].append(1024 / seconds)
+                directory = os.path.join(mnt, f"many{turn}")
+                os.makedirs(directory)
+                for i in range(20000):
+                    with open(os.path.join(directory, f"f{i}"), "w") as f:
+                        f.write(f"some text here {i}\n")
+    finally:
+        for mnt, env in mounts.values():
+            subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+    for name, rates in out.items():
+        print(f"sequential write, {name}: " + ", ".join(f"{r:.0f}" for r in rates) + " MB/s")
+    return out
+
+
 def print_search(r):
     print(f"corpus: {r['files']} files, {r['corpus_mb']:.0f} MB of text, written in {r['write_s']:.1f} s")
     print(f"indexing: {r['index_while_writing_MBps']:.1f} MB/s while written (caught up {r['catch_up_s']:.1f} s after the first write), "
@@ -512,6 +551,8 @@ def main():
     ap.add_argument("--coordination-only", action="store_true", help="only the coordination figures")
     ap.add_argument("--audit-only", action="store_true", help="only the foundation figures, audit off against on")
     ap.add_argument("--foundation-only", action="store_true", help="only the foundation figures against a plain directory")
+    ap.add_argument("--index-seq-write", action="store_true",
+                    help="only sequential writes, indexing off against on, with indexing work between them")
     ap.add_argument("--search-only", action="store_true",
                     help="only the search figures, and the foundation's with indexing off against on")
     args = ap.parse_args()
@@ -555,6 +596,16 @@ def main():
     checkouts = os.path.join(os.path.dirname(os.path.dirname(args.cairn)), "checkouts")
     run(["tar", "-cf", tarball, "-C", checkouts, "."])
     tar_mb = os.path.getsize(tarball) / MiB
+    if args.index_seq_write:
+        base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
+        try:
+            found = index_seq_write_bench(args.cairn, base)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump(found, f, indent=2)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return
     if args.search_only:
         try:
             found = search_bench(args.cairn, base, args.quick)
