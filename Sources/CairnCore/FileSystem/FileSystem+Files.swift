@@ -45,6 +45,7 @@ extension FileSystem {
         -> Int
     {
         guard offset >= 0 else { throw FSError.invalidArgument("negative offset") }
+        reads.wrappingAdd(1, ordering: .relaxed)
         guard let file = try handle(id).file else { throw FSError.isDirectory }
         file.lock.lock()
         defer { file.lock.unlock() }

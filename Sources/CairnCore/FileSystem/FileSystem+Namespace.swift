@@ -37,6 +37,7 @@ extension FileSystem {
 
     /// Lists live entries of a directory after `cookie` (0 = from the start), at most `limit`.
     public func list(directory: InodeID, after cookie: Int64, limit: Int) throws(FSError) -> [DirectoryEntry] {
+        reads.wrappingAdd(1, ordering: .relaxed)
         try ensureEntries(directory)
         return try store.read { db in
             let dir = try NamespaceQueries.requireInode(db, directory)

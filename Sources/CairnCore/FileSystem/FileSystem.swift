@@ -35,6 +35,9 @@ public final class FileSystem: Sendable {
     /// keeps it current (the daemon's; see `startIndexing`).
     let searchIndex: SearchIndex?
     let indexer = Mutex<Indexer?>(nil)
+    /// Counts reads of files and directories: with the writer's count, how the indexer knows
+    /// that nobody waits for an answer.
+    let reads = Atomic<Int>(0)
 
     struct Handle {
         var inode: InodeID

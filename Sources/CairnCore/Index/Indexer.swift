@@ -44,13 +44,15 @@ final class Indexer: Sendable {
     private func loop() {
         Self.runOnlyWhenIdle()
         let store = fs.store
-        var seen = store.changes.load(ordering: .relaxed)
+        // Writes and reads of the daemon: activity of those waiting for an answer.
+        func activity() -> Int { store.changes.load(ordering: .relaxed) &+ fs.reads.load(ordering: .relaxed) }
+        var seen = activity()
         var lastChange = Timestamp.monotonicNanoseconds()
         // Changes may wait from before this thread started (a restart): catch up at once.
         var pendingSince: Int64? = 0
         while !stopping.load(ordering: .relaxed) {
             let now = Timestamp.monotonicNanoseconds()
-            let count = store.changes.load(ordering: .relaxed)
+            let count = activity()
             if count != seen {
                 seen = count
                 lastChange = now
@@ -60,7 +62,7 @@ final class Indexer: Sendable {
                 pendingSince = now
                 lastChange = now
             }
-            // Work while the writers rest, or once a change has waited long enough.
+            // Work while readers and writers rest, or once a change has waited long enough.
             guard let since = pendingSince, now - lastChange >= Self.quiet || now - since >= Self.longestWait else {
                 _ = wake.wait(timeout: .now() + .milliseconds(Self.tick))
                 continue
