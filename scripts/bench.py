@@ -355,46 +355,61 @@ def print_comparison(names, a, b):
         print(f"{label:44} {p:12.1f} {c:12.1f} {ratio:13.2f}{suffix}")
 
 
-def switched_bench(cairn, base, sizes, tarball, switch, names, after=None):
-    """The foundation's phases on two stores of one daemon build, the first started with the
-    environment `switch` (a feature off), the second without, taken in turns (alternating which
-    goes first), three times each; each figure is the best of a store's runs, so that one noisy
-    run decides nothing. `after(env)` runs on the second store before it is unmounted."""
+def mount_stores(cairn, base, names, switch=None):
+    """A fresh store per name under `base`, each mounted by its own daemon; the first gets the
+    environment `switch` (a feature off). Returns name -> (mountpoint, environment)."""
     mounts = {}
     for name in names:
         store, mnt = os.path.join(base, name, "store"), os.path.join(base, name, "mnt")
         os.makedirs(mnt)
         env = dict(os.environ, CAIRN_STORE=store, CAIRN_AUDIT_HEAD=os.path.join(base, name, "head"))
-        if name == names[0]:
+        if switch and name == names[0]:
             env.update(switch)
         run([cairn, "init"], env=env)
         run([cairn, "mount", mnt], env=env)
         mounts[name] = (mnt, env)
+    return mounts
+
+
+def unmount_stores(cairn, mounts):
+    for mnt, env in mounts.values():
+        subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+
+
+def in_turns(cairn, mounts, turns):
+    """(turn, name, mountpoint) for `turns` turns over the stores, the order alternating; before
+    each, every store's deferred work (its index of what was last written) is done and the disk
+    synced, so that no side is measured while the other's, or its own earlier, work goes on."""
+    order = list(mounts.items())
+    for turn in range(turns):
+        for name, (mnt, _) in order if turn % 2 == 0 else reversed(order):
+            for _, env in mounts.values():
+                deadline = time.monotonic() + 600
+                while (env.get("CAIRN_INDEX") != "off" and time.monotonic() < deadline and subprocess.run(
+                        [cairn, "index", "status"], env=env, stdout=subprocess.DEVNULL).returncode != 0):
+                    time.sleep(0.5)
+            os.sync()
+            time.sleep(2)
+            yield turn, name, mnt
+
+
+def switched_bench(cairn, base, sizes, tarball, switch, names, after=None):
+    """The foundation's phases on two stores of one daemon build, the first started with the
+    environment `switch` (a feature off), the second without, taken in turns (alternating which
+    goes first), three times each; each figure is the best of a store's runs, so that one noisy
+    run decides nothing. `after(env)` runs on the second store before it is unmounted."""
+    mounts = mount_stores(cairn, base, names, switch)
     best = {}
     try:
-        order = list(mounts.items())
-        for turn in range(3):
-            # The order alternates, and each run starts after the other daemon has settled
-            # (its commits, checkpoints and background work), so neither side inherits the other's.
-            for name, (mnt, _) in order if turn % 2 == 0 else reversed(order):
-                for _, env in mounts.values():
-                    # Background work a store deferred (its index of the last run's files) is
-                    # done before either is measured again.
-                    deadline = time.monotonic() + 600
-                    while (env.get("CAIRN_INDEX") != "off" and time.monotonic() < deadline and subprocess.run(
-                            [cairn, "index", "status"], env=env, stdout=subprocess.DEVNULL).returncode != 0):
-                        time.sleep(0.5)
-                os.sync()
-                time.sleep(2)
-                r = foundation_bench(Target(name, mnt), sizes, tarball)
-                kept = best.setdefault(name, r)
-                for label, key, kind in FOUNDATION_ROWS:
-                    kept[key] = (min if kind == "time" else max)(kept[key], r[key])
+        for _, name, mnt in in_turns(cairn, mounts, 3):
+            r = foundation_bench(Target(name, mnt), sizes, tarball)
+            kept = best.setdefault(name, r)
+            for label, key, kind in FOUNDATION_ROWS:
+                kept[key] = (min if kind == "time" else max)(kept[key], r[key])
         if after:
             after(best, mounts[names[1]][1])
     finally:
-        for mnt, env in mounts.values():
-            subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+        unmount_stores(cairn, mounts)
     return best
 
 
@@ -417,11 +432,8 @@ def search_bench(cairn, base, quick):
     letters = "abcdefghijklmnopqrstuvwxyz"
     vocabulary = sorted({"".join(rng.choice(letters) for _ in range(rng.randint(4, 9))) for _ in range(20000)})
     weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
-    store, mnt = os.path.join(base, "search", "store"), os.path.join(base, "search", "mnt")
-    os.makedirs(mnt)
-    env = dict(os.environ, CAIRN_STORE=store, CAIRN_AUDIT_HEAD=os.path.join(base, "search", "head"))
-    run([cairn, "init"], env=env)
-    run([cairn, "mount", mnt], env=env)
+    mounts = mount_stores(cairn, base, ("search",))
+    mnt, env = mounts["search"]
     n_files = 1000 if quick else 10000
     words_per_file = 2800  # about 20 KB
 
@@ -489,44 +501,26 @@ def search_bench(cairn, base, quick):
             cli.append((time.perf_counter() - start) * 1000)
         r["cli_query_p50_ms"], r["cli_query_p99_ms"] = percentiles(cli)
     finally:
-        subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+        unmount_stores(cairn, mounts)
     return r
 
 
 def index_seq_write_bench(cairn, base):
     """Sequential write alone, indexing off against on, four alternating turns, with 20,000 small
     text files written (and indexed) between turns: whether indexing slows large writes."""
-    mounts = {}
-    for name in ("index-off", "index-on"):
-        store, mnt = os.path.join(base, name, "store"), os.path.join(base, name, "mnt")
-        os.makedirs(mnt)
-        env = dict(os.environ, CAIRN_STORE=store, CAIRN_AUDIT_HEAD=os.path.join(base, name, "head"))
-        if name == "index-off":
-            env["CAIRN_INDEX"] = "off"
-        run([cairn, "init"], env=env)
-        run([cairn, "mount", mnt], env=env)
-        mounts[name] = (mnt, env)
+    mounts = mount_stores(cairn, base, ("index-off", "index-on"), {"CAIRN_INDEX": "off"})
     out = {name: [] for name in mounts}
     try:
-        order = list(mounts.items())
-        for turn in range(4):
-            for name, (mnt, env) in order if turn % 2 == 0 else reversed(order):
-                for _, other in mounts.values():
-                    while other.get("CAIRN_INDEX") != "off" and subprocess.run(
-                            [cairn, "index", "status"], env=other, stdout=subprocess.DEVNULL).returncode != 0:
-                        time.sleep(0.5)
-                os.sync()
-                time.sleep(2)
-                seconds = timed(lambda: seq_write(os.path.join(mnt, "seq"), 1 << 30))
-                out[name].append(1024 / seconds)
-                directory = os.path.join(mnt, f"many{turn}")
-                os.makedirs(directory)
-                for i in range(20000):
-                    with open(os.path.join(directory, f"f{i}"), "w") as f:
-                        f.write(f"some text here {i}\n")
+        for turn, name, mnt in in_turns(cairn, mounts, 4):
+            seconds = timed(lambda: seq_write(os.path.join(mnt, "seq"), 1 << 30))
+            out[name].append(1024 / seconds)
+            directory = os.path.join(mnt, f"many{turn}")
+            os.makedirs(directory)
+            for i in range(20000):
+                with open(os.path.join(directory, f"f{i}"), "w") as f:
+                    f.write(f"some text here {i}\n")
     finally:
-        for mnt, env in mounts.values():
-            subprocess.run([cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
+        unmount_stores(cairn, mounts)
     for name, rates in out.items():
         print(f"sequential write, {name}: " + ", ".join(f"{r:.0f}" for r in rates) + " MB/s")
     return out
