@@ -285,6 +285,46 @@ class Target:
         self.name, self.path = name, path
 
 
+PASSTHROUGH_SOURCE = "/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c"
+# libfuse's own C passthrough as a reference FUSE filesystem, in two configurations: as the
+# example ships (no extended attributes; permissions left to the directory it passes through to),
+# and with what Cairn offers and the kernel then asks of it on every file: extended attributes
+# (each write(2) first asks for `security.capability`) and permissions checked by the kernel
+# (each change to a directory makes the kernel fetch the directory's attributes again).
+REFERENCES = [
+    ("passthrough", []),
+    ("passthrough+x+p", ["-o", "xattr,default_permissions,allow_other"]),
+]
+
+
+def build_passthrough(base):
+    """Compiles libfuse's passthrough_ll example; None (and why) when it cannot be had."""
+    if not os.path.exists(PASSTHROUGH_SOURCE) or not shutil.which("cc"):
+        print(f"reference filesystem skipped: needs {PASSTHROUGH_SOURCE} (libfuse3-dev) and a C compiler")
+        return None
+    flags = subprocess.run(["pkg-config", "fuse3", "--cflags", "--libs"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    binary = os.path.join(base, "passthrough_ll")
+    run(["cc", "-O2", "-o", binary, PASSTHROUGH_SOURCE] + flags)
+    return binary
+
+
+class Passthrough:
+    """A passthrough_ll mount over a directory of the same disk; unmounted on exit."""
+
+    def __init__(self, binary, base, name, options):
+        self.source, self.mnt = os.path.join(base, name, "source"), os.path.join(base, name, "mnt")
+        os.makedirs(self.source)
+        os.makedirs(self.mnt)
+        run([binary, "-o", f"source={self.source}"] + options + [self.mnt])
+
+    def __enter__(self):
+        return self.mnt
+
+    def __exit__(self, *exc):
+        subprocess.run(["fusermount3", "-u", self.mnt])
+
+
 def foundation_bench(t, sizes, tarball, chunk_bytes=None):
     """The foundation's phases on one target; `chunk_bytes` (Cairn only) measures what a 4 KiB
     rewrite stores."""
@@ -344,6 +384,30 @@ FOUNDATION_ROWS = [
     ("grep -r over it (s)", "grep_r_s", "time"),
     ("create many files (s)", "create_50k_s", "time"),
 ]
+
+
+def print_foundation(results):
+    """The foundation's figures of every target, then Cairn's ratio to the plain directory and to
+    each reference filesystem, and each reference's to the plain directory (rates: higher is
+    better; `x time`: lower is better)."""
+    names = list(results)
+    others = [n for n in names if n not in ("plain", "cairn")]
+    if others:
+        print("references: libfuse's passthrough_ll as shipped (passthrough), and with -o xattr,default_permissions "
+              "(passthrough+x+p: the kernel requests Cairn's features cause)")
+    print(f"{'phase':40}" + "".join(f"{n[:22]:>23}" for n in names))
+    for label, key, kind in FOUNDATION_ROWS:
+        digits = 3 if kind == "time" else 1
+        print(f"{label[:40]:40}" + "".join(f"{results[n][key]:23.{digits}f}" for n in names))
+    pairs = [("cairn", "plain")] + [("cairn", n) for n in others] + [(n, "plain") for n in others]
+    print()
+    print(f"{'ratio':40}" + "".join(f"{a + ' / ' + b:>27}" for a, b in pairs))
+    for label, key, kind in FOUNDATION_ROWS:
+        cells = []
+        for a, b in pairs:
+            ratio = results[a][key] / results[b][key] if results[b][key] else float("nan")
+            cells.append(f"{ratio:.2f}{'x time' if kind == 'time' else ''}")
+        print(f"{label[:40]:40}" + "".join(f"{c:>27}" for c in cells))
 
 
 def print_comparison(names, a, b):
@@ -545,6 +609,8 @@ def main():
     ap.add_argument("--coordination-only", action="store_true", help="only the coordination figures")
     ap.add_argument("--audit-only", action="store_true", help="only the foundation figures, audit off against on")
     ap.add_argument("--foundation-only", action="store_true", help="only the foundation figures against a plain directory")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="without libfuse's passthrough_ll as a reference filesystem in the foundation figures")
     ap.add_argument("--index-seq-write", action="store_true",
                     help="only sequential writes, indexing off against on, with indexing work between them")
     ap.add_argument("--search-only", action="store_true",
@@ -634,14 +700,18 @@ def main():
 
     results = {}
     try:
-        for t in [Target("plain", plain), Target("cairn", mnt)]:
-            results[t.name] = foundation_bench(t, sizes, tarball, chunk_bytes if t.name == "cairn" else None)
+        results["plain"] = foundation_bench(Target("plain", plain), sizes, tarball)
+        binary = None if args.no_reference else build_passthrough(base)
+        for name, options in REFERENCES if binary else []:
+            with Passthrough(binary, base, name, options) as reference:
+                results[name] = foundation_bench(Target(name, reference), sizes, tarball)
+        results["cairn"] = foundation_bench(Target("cairn", mnt), sizes, tarball, chunk_bytes)
     finally:
         subprocess.run([args.cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
 
-    plain_r, cairn_r = results["plain"], results["cairn"]
+    cairn_r = results["cairn"]
     print(f"source tarball: {tar_mb:.0f} MiB; many files: {n_many}")
-    print_comparison(("plain", "cairn"), plain_r, cairn_r)
+    print_foundation(results)
     print(f"4 KiB rewrite in the middle of a {seq_size // MiB} MiB file stored {cairn_r['rewrite_4k_new_chunk_bytes']} new chunk bytes")
     print(f"creating {n_many} files worked: {cairn_r['create_50k_ok']}")
     if args.foundation_only:

@@ -12,7 +12,12 @@ public final class Store: Sendable {
     /// Incompatible features this build understands; a store naming others is refused.
     static let knownIncompatibleFeatures: Set<String> = ["chunked-manifests"]
     static let defaultChunkSize = 1 << 20
-    static let defaultInlineThreshold = 64 << 10
+    /// Chunks up to this size live in the database. Larger ones are files: a 20 KB row costs a
+    /// commit far more than a blob file costs the close that writes it (it is written to the
+    /// redo journal, the WAL and the database file).
+    static let defaultInlineThreshold = 4 << 10
+    /// An open file's chunk is staged in memory up to this size, in a staging file beyond.
+    static let stagingMemoryLimit = 64 << 10
 
     public let path: String
     public let identifier: String
@@ -191,7 +196,8 @@ public final class Store: Sendable {
         self.descriptors = DescriptorCache(capacity: 1024)
         self.blobs = LocalBlobStore(root: path + "/blobs", descriptors: descriptors)
         self.staging = StagingArea(
-            directory: path + "/staging", memoryLimit: inlineThreshold, budget: 256 << 20, descriptors: descriptors)
+            directory: path + "/staging", memoryLimit: Self.stagingMemoryLimit, budget: 256 << 20,
+            descriptors: descriptors)
     }
 
     /// Stops what writes on its own (`stopBeforeClosing`, the last registered first), then the writer after the work already
@@ -214,6 +220,10 @@ public final class Store: Sendable {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
                 // Checkpoints run in the background (MetadataWriter), not on commits.
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                // The writer's pages stay in its cache between transactions (32 MiB rather than
+                // 2): a commit otherwise reads back pages of tables written at random places
+                // (blobs by digest), and a large transaction spills before it commits.
+                try db.execute(sql: "PRAGMA cache_size = -32768")
             }
         }
         return config

@@ -1,5 +1,6 @@
 import Foundation
 internal import GRDBSQLite
+import Synchronization
 
 /// One SQLite connection as the store's queries see it: statements compiled once and kept,
 /// arguments bound and columns read straight through the C API. GRDB opens, configures and
@@ -30,6 +31,23 @@ final class Connection: @unchecked Sendable {
     var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(handle) }
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changesCount: Int { Int(sqlite3_changes(handle)) }
+
+    /// Stores the number of frames in the write-ahead log in `frames` after each commit (nil:
+    /// no more; `frames` must outlive the observation). It replaces SQLite's automatic
+    /// checkpoints, which the store turns off anyway.
+    func observeLogLength(_ frames: WALFrames?) {
+        guard let frames else {
+            sqlite3_wal_hook(handle, nil, nil)
+            return
+        }
+        sqlite3_wal_hook(
+            handle,
+            { context, _, _, count in
+                Unmanaged<WALFrames>.fromOpaque(context!).takeUnretainedValue().count.store(
+                    Int(count), ordering: .relaxed)
+                return SQLITE_OK
+            }, Unmanaged.passUnretained(frames).toOpaque())
+    }
 
     /// Runs a statement that changes the database.
     func run(_ sql: String, _ arguments: SQLArguments = []) throws {
@@ -123,4 +141,9 @@ struct SQLiteError: Error, CustomStringConvertible {
     /// The primary result code (SQLITE_FULL, SQLITE_CORRUPT, ...).
     var primaryCode: Int32 { code & 0xFF }
     var description: String { "SQLite error \(code): \(message) (in: \(sql))" }
+}
+
+/// The length of a connection's write-ahead log in frames (pages), as of its last commit.
+final class WALFrames: Sendable {
+    let count = Atomic<Int>(0)
 }

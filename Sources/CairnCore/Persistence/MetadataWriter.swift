@@ -32,7 +32,7 @@ final class MetadataWriter: Sendable {
 
     /// How long an operation may wait in the open transaction before it is committed.
     let commitDelay: Double
-    /// Checkpoint once the WAL holds this many pages.
+    /// Checkpoint once the WAL holds this many pages not yet copied into the database.
     static let checkpointPages = 4000
     /// The meta key of the number of the last transaction committed (see `recover`).
     private static let committedKey = "journal_transaction"
@@ -54,6 +54,11 @@ final class MetadataWriter: Sendable {
     private let confined = Confined()
     private let walPath: String
     private let checkpointer: DatabaseQueue
+    /// The WAL's length after the last commit, and how much of it the last checkpoint copied
+    /// (touched only on the commit timer's thread). Once a checkpoint has copied everything, the
+    /// next transaction starts the WAL over and its length drops below that mark.
+    private let walFrames = WALFrames()
+    private let copiedFrames = Mutex<Int>(0)
     private let openedAt = Atomic<Int64>(0)  // 0: no transaction open
     private let timerWake = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
@@ -81,6 +86,7 @@ final class MetadataWriter: Sendable {
             confined.transaction = try lastCommitted()
             try recover()
             connection.log = StatementLog()
+            connection.observeLogLength(walFrames)
         }
         let thread = Thread { [self] in self.timerLoop() }
         thread.name = "cairn-commit"
@@ -175,7 +181,10 @@ final class MetadataWriter: Sendable {
         }
         timerWake.signal()
         timerDone.wait()
-        pool.writeWithoutTransaction { _ in connection.finalize() }
+        pool.writeWithoutTransaction { _ in
+            connection.observeLogLength(nil)
+            connection.finalize()
+        }
         try? checkpointer.close()
     }
 
@@ -308,9 +317,18 @@ final class MetadataWriter: Sendable {
         timerDone.signal()
     }
 
+    /// The file's size would not do: a WAL that has been started over keeps its length on disk,
+    /// and a checkpoint after every commit costs two fsyncs each.
     private func checkpointIfLong() {
-        var st = stat()
-        guard stat(walPath, &st) == 0, st.st_size > Self.checkpointPages * 4096 else { return }
-        _ = try? checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+        let frames = walFrames.count.load(ordering: .relaxed)
+        let copied = copiedFrames.withLock { copied in
+            if frames < copied { copied = 0 }
+            return copied
+        }
+        guard frames - copied > Self.checkpointPages else { return }
+        guard let result = try? checkpointer.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) else {
+            return
+        }
+        copiedFrames.withLock { $0 = result.checkpointedFrameCount }
     }
 }
