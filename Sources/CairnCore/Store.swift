@@ -1,3 +1,4 @@
+internal import CSQLite
 import Foundation
 internal import GRDB
 import Glibc
@@ -208,7 +209,12 @@ public final class Store: Sendable {
         try? pool.close()
     }
 
+    /// Nothing reads SQLite's memory statistics, and keeping them serializes every allocation
+    /// of every connection of the process on one mutex. Done before the first connection opens.
+    private static let memoryStatisticsOff: Void = { _ = cairn_sqlite_disable_memory_statistics() }()
+
     private static func configuration(readOnly: Bool) -> Configuration {
+        _ = memoryStatisticsOff
         var config = Configuration()
         config.readonly = readOnly
         config.busyMode = .timeout(10)
