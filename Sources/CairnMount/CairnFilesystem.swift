@@ -264,12 +264,19 @@ final class CairnFilesystem: FuseOperations {
 
     // MARK: files
 
+    /// Write-only descriptors bypass the kernel's page cache (direct I/O): nothing reads or maps
+    /// through them, so the cache has nothing to keep, and without it the kernel neither copies
+    /// each write into it nor asks for `security.capability` before each write. Descriptors that
+    /// can read keep the cache (shared mmap needs it).
+    static func bypassesPageCache(_ flags: Int32) -> Bool { flags & O_ACCMODE == O_WRONLY }
+
     func open(_ req: consuming FuseRequest, ino: InodeNumber, info: FileInfo) {
         if HistoryNodes.contains(ino) { return historyOpen(req, ino: ino, info: info) }
         do {
             let handle = try fs.open(inode(ino), flags: info.flags, caller: caller(req))
             // The opener may be gone (killed while waiting): then no RELEASE will come.
-            if !req.reply(open: OpenReply(handle: handle)) { try? fs.release(handle: handle) }
+            let reply = OpenReply(handle: handle, directIO: Self.bypassesPageCache(info.flags))
+            if !req.reply(open: reply) { try? fs.release(handle: handle) }
         } catch {
             req.reply(error: error.errno)
         }
@@ -280,7 +287,8 @@ final class CairnFilesystem: FuseOperations {
         do {
             let (attrs, handle) = try fs.create(
                 parent: inode(parent), name: name, mode: mode, flags: info.flags, caller: caller(req))
-            if !req.reply(create: entry(attrs), open: OpenReply(handle: handle)) { try? fs.release(handle: handle) }
+            let reply = OpenReply(handle: handle, directIO: Self.bypassesPageCache(info.flags))
+            if !req.reply(create: entry(attrs), open: reply) { try? fs.release(handle: handle) }
             changed(.entry(parent: inode(parent), name: name), .inode(inode(parent)))
         } catch {
             req.reply(error: error.errno)
@@ -305,7 +313,14 @@ final class CairnFilesystem: FuseOperations {
     ) {
         if HistoryNodes.contains(ino) { return req.reply(error: EROFS) }
         do {
-            req.reply(written: try fs.write(handle: info.handle, offset: offset, data: data))
+            let written = try fs.write(handle: info.handle, offset: offset, data: data)
+            // Other descriptors of the file may read through this mount's page cache, which a
+            // write that bypassed it left stale: the pages go before the write is answered (newer
+            // kernels drop them too, after the answer).
+            if Self.bypassesPageCache(info.flags), fs.sharesOpenFile(handle: info.handle) {
+                coherence.invalidatePagesNow(of: inode(ino), in: sessionID)
+            }
+            req.reply(written: written)
         } catch {
             req.reply(error: error.errno)
         }

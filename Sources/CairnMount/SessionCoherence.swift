@@ -43,6 +43,15 @@ final class SessionCoherence: Sendable {
         }
     }
 
+    /// Drops one mount's cached pages of `inode` and waits until they are gone. Safe from the
+    /// worker answering a write through a descriptor that bypasses the page cache: such a write
+    /// holds none of the file's pages.
+    func invalidatePagesNow(of inode: InodeID, in sessionID: Int) {
+        let done = DispatchSemaphore(value: 0)
+        invalidatePages(of: inode, in: sessionID) { done.signal() }
+        done.wait()
+    }
+
     /// Waits until every notice queued so far went out.
     func drain() { queue.sync {} }
 

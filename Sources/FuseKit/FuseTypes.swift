@@ -112,7 +112,8 @@ public struct OpenReply: Sendable {
     public var handle: UInt64
     /// Keep the kernel's page cache of the file from an earlier open.
     public var keepCache: Bool
-    /// Bypass the page cache (never for regular files: it breaks shared mmap).
+    /// Bypass the page cache (for regular files only where nothing maps them: shared mmap needs
+    /// the cache).
     public var directIO: Bool
     public var nonSeekable: Bool
 

@@ -78,5 +78,32 @@ class PermissionTests(MountedTestCase):
         self.assertEqual(f.st_uid, self.user.pw_uid)
 
 
+    def test_a_write_by_another_user_drops_the_set_id_bits_as_linux_does(self):
+        # Through a write-only descriptor (which bypasses the page cache, so the filesystem
+        # drops the bits) and through a read-write one (the kernel asks for it): the set-user-ID
+        # bit goes, and the set-group-ID bit of a group-executable file; root keeps both.
+        for flags in ("O_WRONLY", "O_RDWR"):
+            with self.subTest(flags=flags):
+                target = self.p(f"setid-{flags}")
+                with open(target, "w") as f:
+                    f.write("#!/bin/sh\n")
+                os.chown(target, self.user.pw_uid, self.user.pw_gid)
+                os.chmod(target, 0o6775)
+                code = f'import os; fd = os.open("{target}", os.{flags} | os.O_APPEND); os.write(fd, b"x"); os.close(fd)'
+                r = as_user("python3", "-c", code)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(stat.S_IMODE(os.stat(target).st_mode), 0o775)
+                os.chmod(target, 0o6775)
+                fd = os.open(target, getattr(os, flags) | os.O_APPEND)
+                os.write(fd, b"y")
+                os.close(fd)
+                self.assertEqual(stat.S_IMODE(os.stat(target).st_mode), 0o6775)
+                # Set-group-ID without group execute stays for a writer in the file's group.
+                os.chmod(target, 0o2664)
+                r = as_user("python3", "-c", code)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(stat.S_IMODE(os.stat(target).st_mode), 0o2664)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -19,6 +19,10 @@ final class OpenFile: @unchecked Sendable {
     var committedSize: Int64
     var mtime: Timestamp
     var ctime: Timestamp
+    /// The inode's mode and group, so that a write can tell whether it drops the set-user-ID and
+    /// set-group-ID bits (see `FileSystem.dropSetIDBits`).
+    var mode: UInt32
+    var gid: UInt32
     /// Content or size changed since the last commit.
     var modified = false
     /// Chunks moved into storage by a commit that has not reached the database yet (it failed):
@@ -36,15 +40,16 @@ final class OpenFile: @unchecked Sendable {
     private var chunkSize: Int { content.chunkSize }
 
     init(
-        inode: InodeID, manifest: Manifest, size: Int64, mtime: Timestamp, ctime: Timestamp, content: ContentStore,
-        staging: StagingArea
+        inode: InodeID, manifest: Manifest, attributes: InodeAttributes, content: ContentStore, staging: StagingArea
     ) {
         self.inode = inode
         self.manifest = manifest
-        self.size = size
-        self.committedSize = size
-        self.mtime = mtime
-        self.ctime = ctime
+        self.size = attributes.size
+        self.committedSize = attributes.size
+        self.mtime = attributes.mtime
+        self.ctime = attributes.ctime
+        self.mode = attributes.mode
+        self.gid = attributes.gid
         self.content = content
         self.staging = staging
     }

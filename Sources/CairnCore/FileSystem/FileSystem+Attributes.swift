@@ -62,10 +62,32 @@ extension FileSystem {
         if let file {
             file.mtime = updated.mtime
             file.ctime = updated.ctime
+            file.mode = updated.mode
+            file.gid = updated.gid
             // An attribute version is now current; the write session continues in a new one.
             if !ridesOnContent { file.sessionVersion = nil }
         }
         return updated
+    }
+
+    /// A write by a process without CAP_FSETID (here: anyone but root) drops the set-user-ID bit,
+    /// and the set-group-ID bit of a file that is group-executable or whose group the writer is
+    /// not in, as Linux does. Through the page cache the kernel has asked for that already (a
+    /// setattr before the write); through a write-only descriptor, which bypasses the page
+    /// cache, it leaves it to the filesystem.
+    func dropSetIDBits(_ file: OpenFile, caller: Caller) throws(FSError) {
+        guard caller.uid != 0 else { return }
+        file.lock.lock()
+        let (mode, gid) = (file.mode, file.gid)
+        file.lock.unlock()
+        guard mode & S_IFMT == S_IFREG, mode & (S_ISUID | S_ISGID) != 0 else { return }
+        var kept = mode & ~S_ISUID
+        if mode & S_ISGID != 0, mode & S_IXGRP != 0 || !caller.isMember(of: gid) { kept &= ~S_ISGID }
+        guard kept != mode else { return }
+        _ = try updateAttributes(
+            file.inode, changes: AttributeChanges(mode: kept & 0o7777), file: file, now: Timestamp.now(), caller: caller
+        )
+        audit(caller, "setattr", inode: file.inode)
     }
 
     private static func resolve(_ change: TimeChange?, _ current: Timestamp, now: Timestamp) -> Timestamp {

@@ -60,6 +60,7 @@ extension FileSystem {
         try authorize(handle.caller, handle.inode, needs: .writer)
         try checkFence(handle)
         guard store.hasRoomForData() else { throw FSError.noSpace }
+        try dropSetIDBits(file, caller: handle.caller)
         file.lock.lock()
         defer { file.lock.unlock() }
         let at = handle.append ? file.size : offset

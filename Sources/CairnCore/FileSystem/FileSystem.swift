@@ -130,8 +130,8 @@ public final class FileSystem: Sendable {
                 let loaded: OpenFile
                 if let created {
                     loaded = OpenFile(
-                        inode: inode, manifest: Manifest(), size: 0, mtime: created.mtime, ctime: created.ctime,
-                        content: content, staging: store.staging)
+                        inode: inode, manifest: Manifest(), attributes: created, content: content,
+                        staging: store.staging)
                 } else {
                     loaded = try loadOpenFile(inode)
                 }
@@ -182,9 +182,12 @@ public final class FileSystem: Sendable {
             return (attrs, current.manifest, current.version)
         }
         _ = version
-        return OpenFile(
-            inode: inode, manifest: manifest, size: attrs.size, mtime: attrs.mtime, ctime: attrs.ctime,
-            content: content, staging: store.staging)
+        return OpenFile(inode: inode, manifest: manifest, attributes: attrs, content: content, staging: store.staging)
+    }
+
+    /// Whether other handles have the file of `handle` open too.
+    public func sharesOpenFile(handle id: UInt64) -> Bool {
+        table.withLock { t in (t.handles[id]?.file?.handleCount ?? 0) > 1 }
     }
 
     /// The number of open handles (for status and resource tests).
