@@ -7,6 +7,18 @@ enum NamespaceQueries {
     static let inodeColumns =
         "i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.stored_bytes, i.atime_ns, i.mtime_ns, i.ctime_ns, i.rdev, i.generation"
 
+    // The statements of every file operation, put together once (not at each call).
+    private static let inodeSQL = "SELECT \(inodeColumns) FROM inodes i WHERE i.id = ?"
+    private static let inodeAndWorkspaceSQL = "SELECT \(inodeColumns), i.workspace FROM inodes i WHERE i.id = ?"
+    private static let lookupSQL = """
+        SELECT d.id, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
+        WHERE d.parent = ? AND d.name = ? AND d.deleted_seq IS NULL
+        """
+    private static let listingSQL = """
+        SELECT d.id, d.name, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
+        WHERE d.parent = ? AND d.deleted_seq IS NULL AND d.id > ? ORDER BY d.id LIMIT ?
+        """
+
     static func attributes(_ row: SQLRow, offset: Int = 0) -> InodeAttributes {
         let stored: Int64 = row[offset + 6]
         return InodeAttributes(
@@ -18,8 +30,7 @@ enum NamespaceQueries {
     }
 
     static func inode(_ db: Connection, _ id: InodeID) throws -> InodeAttributes? {
-        try db.row("SELECT \(inodeColumns) FROM inodes i WHERE i.id = ?", [id])
-            .map { attributes($0) }
+        try db.row(inodeSQL, [id]).map { attributes($0) }
     }
 
     static func requireInode(_ db: Connection, _ id: InodeID) throws -> InodeAttributes {
@@ -28,8 +39,7 @@ enum NamespaceQueries {
     }
 
     static func inodeAndWorkspace(_ db: Connection, _ id: InodeID) throws -> (InodeAttributes, Int64?)? {
-        try db.row("SELECT \(inodeColumns), i.workspace FROM inodes i WHERE i.id = ?", [id])
-            .map { (attributes($0), $0[12]) }
+        try db.row(inodeAndWorkspaceSQL, [id]).map { (attributes($0), $0[12]) }
     }
 
     static func setVersion(_ db: Connection, _ id: InodeID, _ version: Int64) throws {
@@ -44,23 +54,12 @@ enum NamespaceQueries {
     static func lookup(_ db: Connection, parent: InodeID, name: [UInt8]) throws -> (
         dentry: Int64, attributes: InodeAttributes
     )? {
-        guard
-            let row = try db.row(
-                """
-                SELECT d.id, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
-                WHERE d.parent = ? AND d.name = ? AND d.deleted_seq IS NULL
-                """, [parent, Data(name)])
-        else { return nil }
+        guard let row = try db.row(lookupSQL, [parent, Data(name)]) else { return nil }
         return (row[0], attributes(row, offset: 1))
     }
 
     static func listing(_ db: Connection, parent: InodeID, afterCookie: Int64, limit: Int) throws -> [DirectoryEntry] {
-        try db.rows(
-            """
-            SELECT d.id, d.name, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
-            WHERE d.parent = ? AND d.deleted_seq IS NULL AND d.id > ? ORDER BY d.id LIMIT ?
-            """, [parent, afterCookie, limit]
-        ).map { row in
+        try db.rows(listingSQL, [parent, afterCookie, limit]).map { row in
             DirectoryEntry(cookie: row[0], name: [UInt8](row[1] as Data), attributes: attributes(row, offset: 2))
         }
     }
