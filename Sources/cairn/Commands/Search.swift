@@ -31,11 +31,11 @@ struct Search: ParsableCommand {
             let store = try storeOptions.openReadOnly()
             defer { store.close() }
             let fs = try FileSystem(readOnly: store)
+            var status = try fs.indexStatus()
             // With no daemon to keep the index current, this process brings it up to date.
-            if DaemonClient.send(ControlRequest(op: .status), storePath: storeOptions.path) == nil,
-                try !fs.indexStatus().upToDate
-            {
+            if !status.upToDate, DaemonClient.send(ControlRequest(op: .status), storePath: storeOptions.path) == nil {
                 try fs.updateIndex()
+                status = try fs.indexStatus()
             }
             let bold = !json && isatty(STDOUT_FILENO) == 1
             let scope = try workspace.map { try store.workspace(named: $0) }
@@ -54,7 +54,6 @@ struct Search: ParsableCommand {
                         "cairn: the query matches more than \(ranked) files: these are the best of the \(ranked) made last; add words to narrow it\n"
                             .utf8))
             }
-            let status = try fs.indexStatus()
             if !status.upToDate {
                 FileHandle.standardError.write(
                     Data(
