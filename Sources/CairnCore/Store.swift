@@ -13,10 +13,11 @@ public final class Store: Sendable {
     /// Incompatible features this build understands; a store naming others is refused.
     static let knownIncompatibleFeatures: Set<String> = ["chunked-manifests"]
     static let defaultChunkSize = 1 << 20
-    /// Chunks up to this size live in the database. Larger ones are files: a 20 KB row costs a
-    /// commit far more than a blob file costs the close that writes it (it is written to the
-    /// redo journal, the WAL and the database file).
-    static let defaultInlineThreshold = 4 << 10
+    /// Chunks up to this size live in the database, larger ones are files. Rows are appended in
+    /// storage order (schema v10), so a small file's bytes cost its commit a few sequential
+    /// pages, less than a blob file costs the close that writes it (a file created, renamed
+    /// into its directory, and a directory that must be read from disk after a cold start).
+    static let defaultInlineThreshold = 64 << 10
     /// An open file's chunk is staged in memory up to this size, in a staging file beyond.
     static let stagingMemoryLimit = 64 << 10
 

@@ -41,6 +41,49 @@ import Testing
         try db.close()
     }
 
+    @Test func aStoreWhoseBlobsPrecedeStorageOrderKeepsEveryChunkWhenMigrated() throws {
+        let t = try TemporaryStore()
+        // Inline (small, and up to the threshold), and a blob file (beyond it).
+        let contents = [Array("hello".utf8), pseudoRandomBytes(20_000, seed: 1), pseudoRandomBytes(200_000, seed: 2)]
+        let files = try contents.enumerated().map { try t.fs.writeFile(t.root, "f\($0.offset)", $0.element).id }
+        t.fs.closeAudit()
+        t.store.close()
+        let db = try DatabaseQueue(path: t.store.path + "/cairn.db")
+        func blobRows() throws -> [Int] {
+            try db.read {
+                try Int.fetchAll($0, sql: "SELECT count(*) FROM blobs UNION ALL SELECT count(data) FROM blobs")
+            }
+        }
+        #expect(try blobRows() == [3, 2])
+        // The table as stores before schema v10 have it: ordered by digest.
+        try db.write {
+            try $0.execute(
+                sql: """
+                    CREATE TABLE by_digest (
+                        digest BLOB PRIMARY KEY NOT NULL, size INTEGER NOT NULL, data BLOB, stored_ns INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    INSERT INTO by_digest SELECT digest, size, data, stored_ns FROM blobs;
+                    DROP TABLE blobs;
+                    ALTER TABLE by_digest RENAME TO blobs;
+                    DELETE FROM grdb_migrations WHERE identifier = 'v10-blobs-in-storage-order';
+                    """)
+        }
+        let store = try Store.open(at: t.store.path)
+        let fs = try FileSystem(store: store)
+        for (inode, bytes) in zip(files, contents) { #expect(try fs.readFile(inode) == bytes) }
+        #expect(try store.check().isEmpty)
+        fs.closeAudit()
+        store.close()
+        #expect(try blobRows() == [3, 2])
+        let table = try db.read { try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE name = 'blobs'") }
+        #expect(table?.contains("WITHOUT ROWID") == false)
+        let index = try db.read {
+            try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE name = 'blobs_by_digest'")
+        }
+        #expect(index?.contains("UNIQUE") == true)
+        try db.close()
+    }
+
     @Test func refusesACorruptDatabaseWithAClearMessage() throws {
         let t = try TemporaryStore()
         t.store.close()

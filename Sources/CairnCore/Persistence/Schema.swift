@@ -251,6 +251,26 @@ enum Schema {
                     ALTER TABLE workspaces ADD COLUMN audit_reads INTEGER NOT NULL DEFAULT 1;
                     """)
         }
+        migrator.registerMigration("v10-blobs-in-storage-order") { db in
+            try db.execute(
+                sql: """
+                    -- Chunks in the order they were first stored, found by digest through an index
+                    -- of their own: a new chunk's bytes go to the table's last pages instead of
+                    -- among the others at a random place (its digest), so a commit of many new
+                    -- chunks writes a few pages, not one (or a split) per chunk.
+                    CREATE TABLE blobs_in_order (
+                        digest BLOB NOT NULL,
+                        size INTEGER NOT NULL,
+                        data BLOB,
+                        stored_ns INTEGER NOT NULL
+                    );
+                    INSERT INTO blobs_in_order(digest, size, data, stored_ns)
+                        SELECT digest, size, data, stored_ns FROM blobs ORDER BY stored_ns;
+                    DROP TABLE blobs;
+                    ALTER TABLE blobs_in_order RENAME TO blobs;
+                    CREATE UNIQUE INDEX blobs_by_digest ON blobs(digest);
+                    """)
+        }
         return migrator
     }
 }
