@@ -136,6 +136,22 @@ import Testing
         }
     }
 
+    @Test func aFileRestoredWhileOpenChecksItsRestoredModeOnTheNextWrite() throws {
+        let t = try TemporaryStore()
+        let a = try t.fs.writeFile(t.root, "tool", name("v1"))
+        _ = try t.fs.setattr(a.id, changes: AttributeChanges(mode: 0o4755), handle: nil, caller: .tester)
+        let setUID = try t.fs.history(of: "tool", in: t.workspace)[0]
+        _ = try t.fs.setattr(a.id, changes: AttributeChanges(mode: 0o755), handle: nil, caller: .tester)
+        let user = Caller(uid: 1000, gid: 1000, pid: 2, actor: "user")
+        let handle = try t.fs.open(a.id, flags: O_WRONLY, caller: user)
+        defer { try? t.fs.release(handle: handle) }
+        _ = try t.fs.restore("tool", in: t.workspace, from: .version(setUID.id), caller: .tester)
+        #expect(try t.fs.getattr(a.id).mode & 0o7777 == 0o4755)
+        // As Linux: a write by a user without CAP_FSETID drops the set-user-ID bit.
+        _ = try name("v2").withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
+        #expect(try t.fs.getattr(a.id).mode & 0o7777 == 0o755)
+    }
+
     @Test func pastXattrsAreThoseOfThen() throws {
         let t = try TemporaryStore()
         let a = try t.fs.writeFile(t.root, "x", name("data"))

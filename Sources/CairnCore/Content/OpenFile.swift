@@ -75,15 +75,19 @@ final class OpenFile: @unchecked Sendable {
 
     /// The committed content changed behind the open handles (a restore): they read the new one,
     /// unless they have written since, in which case their next commit replaces it.
-    func committedContentChanged(to manifest: Manifest, size: Int64, mtime: Timestamp, ctime: Timestamp) {
+    func committedContentChanged(to manifest: Manifest, attributes: InodeAttributes) {
         lock.lock()
         defer { lock.unlock() }
+        // A restore changes mode and group with the content: the set-ID check of later writes
+        // must see them, whatever the content.
+        mode = attributes.mode
+        gid = attributes.gid
         guard !modified, staged.isEmpty else { return }
         self.manifest = manifest
-        self.size = size
-        self.committedSize = size
-        self.mtime = mtime
-        self.ctime = ctime
+        size = attributes.size
+        committedSize = attributes.size
+        mtime = attributes.mtime
+        ctime = attributes.ctime
     }
 
     /// Reads up to `buffer.count` bytes at `offset`; returns the count (short at end of file).

@@ -119,7 +119,7 @@ extension FileSystem {
                     try ContentQueries.currentManifest(db, inode: inode).manifest
                 )
             }
-            file.committedContentChanged(to: manifest, size: attrs.size, mtime: attrs.mtime, ctime: attrs.ctime)
+            file.committedContentChanged(to: manifest, attributes: attrs)
         }
     }
 
