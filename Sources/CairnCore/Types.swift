@@ -62,10 +62,14 @@ public struct AttributeChanges: Sendable {
     public var size: Int64?
     public var atime: TimeChange?
     public var mtime: TimeChange?
+    /// Drop the set-user-ID bit, and the set-group-ID bit where Linux does (see
+    /// `FileSystem.modeDroppingSetID`), from a file that is not a directory: a chown, or a
+    /// truncate or write by a user without CAP_FSETID, as the kernel asks.
+    public var dropsSetID: Bool
 
     public init(
         mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, size: Int64? = nil, atime: TimeChange? = nil,
-        mtime: TimeChange? = nil
+        mtime: TimeChange? = nil, dropsSetID: Bool = false
     ) {
         self.mode = mode
         self.uid = uid
@@ -73,6 +77,7 @@ public struct AttributeChanges: Sendable {
         self.size = size
         self.atime = atime
         self.mtime = mtime
+        self.dropsSetID = dropsSetID
     }
 }
 

@@ -1,6 +1,7 @@
 import CairnCore
 import FuseKit
 import Glibc
+import Synchronization
 
 /// The adapter: serves one FUSE session from the core. Each handler decodes the request, calls
 /// the core and replies; the policy is in the core, the errno table in `FSError+Errno`.
@@ -25,6 +26,8 @@ final class CairnFilesystem: FuseOperations {
     let history = HistoryNodes()
     /// Reads of `.cairn/events` waiting for the next change.
     let feed: EventFeed
+    /// Whether the kernel leaves dropping set-ID bits on chown and truncate to the daemon.
+    let handlesKillPrivilege = Atomic<Bool>(false)
 
     init(
         fs: FileSystem, root: InodeID, actor: String?, coherence: SessionCoherence, sessionID: Int, place: String,
@@ -93,6 +96,9 @@ final class CairnFilesystem: FuseOperations {
         connection.enable(.parallelDirops)
         connection.enable(.asyncDIO)
         connection.enable(.exportSupport)
+        // The daemon drops set-ID bits on chown, truncate and write itself (see `setattr`): the
+        // kernel then no longer fetches a file's attributes before each chown.
+        handlesKillPrivilege.store(connection.enable(.handleKillpriv), ordering: .relaxed)
         // The kernel applies the umask before the mode reaches us (no DONT_MASK).
         connection.disable(.dontMask)
         connection.disable(.writebackCache)
@@ -134,11 +140,21 @@ final class CairnFilesystem: FuseOperations {
             case .value(let ts): .value(Timestamp(seconds: ts.tv_sec, nanoseconds: ts.tv_nsec))
             }
         }
-        let core = CairnCore.AttributeChanges(
+        var core = CairnCore.AttributeChanges(
             mode: changes.mode, uid: changes.uid, gid: changes.gid, size: changes.size, atime: time(changes.atime),
             mtime: time(changes.mtime))
+        let who = caller(req)
+        if handlesKillPrivilege.load(ordering: .relaxed) {
+            // What the kernel leaves to the daemon: a chown drops the bits; so does a truncate by
+            // a user without CAP_FSETID; and a setattr that changes nothing is how the kernel
+            // asks for it before such a user's write through the page cache (or a chown to -1, -1).
+            let nothing =
+                core.mode == nil && core.uid == nil && core.gid == nil && core.size == nil
+                && core.atime == nil && core.mtime == nil
+            core.dropsSetID = core.uid != nil || core.gid != nil || (core.size != nil && who.uid != 0) || nothing
+        }
         do {
-            let a = try fs.setattr(inode(ino), changes: core, handle: handle, caller: caller(req))
+            let a = try fs.setattr(inode(ino), changes: core, handle: handle, caller: who)
             req.reply(attributes: attributes(a), timeout: ttl)
             changed(.inode(a.id))
         } catch {

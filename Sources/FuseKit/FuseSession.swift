@@ -59,6 +59,10 @@ public final class FuseSession: @unchecked Sendable {
             throw FuseSessionError(description: "could not mount on \(mountpoint)")
         }
         state.withLock { $0.mountpoint = mountpoint }
+        var io = InitReplyFlags.io()
+        guard fuse_session_custom_io(raw, &io, fuse_session_fd(raw)) == 0 else {
+            throw FuseSessionError(description: "could not set up the session's device I/O")
+        }
     }
 
     /// Serves requests on up to `maxThreads` worker threads until the filesystem is unmounted
@@ -141,5 +145,6 @@ public final class FuseSession: @unchecked Sendable {
 /// Holds the operations for the C callbacks, which reach it through the session's userdata.
 final class OperationsBox {
     let operations: any FuseOperations
+    let initReplyFlags = InitReplyFlags.State()
     init(_ operations: any FuseOperations) { self.operations = operations }
 }

@@ -21,8 +21,10 @@ enum FuseTrampolines {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { userdata, conn in
             guard let userdata, let conn else { return }
-            Unmanaged<OperationsBox>.fromOpaque(userdata).takeUnretainedValue().operations
-                .initialize(FuseConnection(raw: conn))
+            let box = Unmanaged<OperationsBox>.fromOpaque(userdata).takeUnretainedValue()
+            box.operations.initialize(FuseConnection(raw: conn))
+            let wanted = conn.pointee.want & FuseConnection.Capability.handleKillpriv.rawValue != 0
+            box.initReplyFlags.handleKillPrivilege.store(wanted, ordering: .relaxed)
         }
         ops.destroy = { userdata in
             guard let userdata else { return }

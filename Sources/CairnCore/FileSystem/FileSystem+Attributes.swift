@@ -13,9 +13,15 @@ extension FileSystem {
             guard attrs.isRegular else { throw FSError.invalidArgument("cannot truncate this kind of file") }
             try truncate(handle: handle, inode: inode, to: size, caller: caller)
         }
-        let changesMetadata =
+        var changesMetadata =
             changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.atime != nil
             || changes.mtime != nil
+        if changes.dropsSetID, !changesMetadata {
+            // A truncate, or the kernel's request before a write: a change only if a bit goes.
+            let attrs = try getattr(inode)
+            changesMetadata =
+                !attrs.isDirectory && Self.modeDroppingSetID(attrs.mode, of: attrs.gid, by: caller) != attrs.mode
+        }
         guard changesMetadata else { return try getattr(inode) }
         let file = openFile(inode)
         let updated = try updateAttributes(inode, changes: changes, file: file, now: Timestamp.now(), caller: caller)
@@ -35,12 +41,18 @@ extension FileSystem {
         // version of its own would only repeat the last one (tar sets mode, owner and times on
         // every file it writes).
         let ridesOnContent = file?.modified ?? false
-        let cause = changes.mode != nil ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
+        let cause =
+            changes.mode != nil || (changes.dropsSetID && changes.uid == nil && changes.gid == nil)
+            ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
         let updated = try store.write(.deferred) { db -> InodeAttributes in
             let current = try NamespaceQueries.requireInode(db, inode)
             let mtime = Self.resolve(changes.mtime, openMtime ?? current.mtime, now: now)
+            var mode = changes.mode.map { (current.mode & S_IFMT) | ($0 & 0o7777) } ?? current.mode
+            if changes.dropsSetID, !current.isDirectory {
+                mode = Self.modeDroppingSetID(mode, of: current.gid, by: caller)
+            }
             let update = NamespaceQueries.AttributeUpdate(
-                mode: changes.mode.map { (current.mode & S_IFMT) | ($0 & 0o7777) } ?? current.mode,
+                mode: mode,
                 uid: changes.uid ?? current.uid, gid: changes.gid ?? current.gid,
                 atime: Self.resolve(changes.atime, current.atime, now: now), mtime: mtime, ctime: now)
             try NamespaceQueries.updateAttributes(db, inode, update)
@@ -80,14 +92,24 @@ extension FileSystem {
         file.lock.lock()
         let (mode, gid) = (file.mode, file.gid)
         file.lock.unlock()
-        guard mode & S_IFMT == S_IFREG, mode & (S_ISUID | S_ISGID) != 0 else { return }
-        var kept = mode & ~S_ISUID
-        if mode & S_ISGID != 0, mode & S_IXGRP != 0 || !caller.isMember(of: gid) { kept &= ~S_ISGID }
+        guard mode & S_IFMT == S_IFREG else { return }
+        let kept = Self.modeDroppingSetID(mode, of: gid, by: caller)
         guard kept != mode else { return }
         _ = try updateAttributes(
             file.inode, changes: AttributeChanges(mode: kept & 0o7777), file: file, now: Timestamp.now(), caller: caller
         )
         audit(caller, "setattr", inode: file.inode)
+    }
+
+    /// `mode` without the bits Linux drops on a chown, and on a truncate or write by a user
+    /// without CAP_FSETID: set-user-ID always; set-group-ID if the file is group-executable, or
+    /// if `caller` (root aside) is not in the file's group `gid`.
+    static func modeDroppingSetID(_ mode: UInt32, of gid: UInt32, by caller: Caller) -> UInt32 {
+        var kept = mode & ~S_ISUID
+        if mode & S_ISGID != 0, mode & S_IXGRP != 0 || (caller.uid != 0 && !caller.isMember(of: gid)) {
+            kept &= ~S_ISGID
+        }
+        return kept
     }
 
     private static func resolve(_ change: TimeChange?, _ current: Timestamp, now: Timestamp) -> Timestamp {

@@ -11,10 +11,12 @@ extension FileSystem {
         let attrs = try store.read { db in try NamespaceQueries.requireInode(db, inode) }
         if attrs.isDirectory && flags & O_ACCMODE != O_RDONLY { throw FSError.isDirectory }
         let handle = try addHandle(inode: inode, flags: flags, caller: caller, regular: attrs.isRegular)
-        // As Linux: O_TRUNC truncates even a read-only open (the kernel checked write permission).
+        // As Linux: O_TRUNC truncates even a read-only open (the kernel checked write permission),
+        // and drops set-ID bits as a truncate does (the kernel leaves both to the open).
         if attrs.isRegular, flags & O_TRUNC != 0 {
             do {
                 try truncate(handle: handle, to: 0)
+                if let file = try self.handle(handle).file { try dropSetIDBits(file, caller: caller) }
             } catch {
                 if let (_, last) = removeHandle(handle), let last { dropIfUnused(last) }
                 throw error
