@@ -109,8 +109,11 @@ public final class Store: Sendable {
         return stat(path + "/journal", &st) == 0 && st.st_size > 0
     }
 
-    /// The longest an operation waits in the writer's open transaction for its commit.
-    public static let defaultCommitDelay = 0.005
+    /// The longest an operation waits in the writer's open transaction for its commit. Each
+    /// commit writes every page the transaction changed, while file operations wait: at 20 ms
+    /// rather than 5 a page changed by many operations is written once instead of four times
+    /// (a tarball extracts 3% faster); other processes see a change up to 20 ms later.
+    public static let defaultCommitDelay = 0.02
 
     /// Opens an existing store. `readOnly` stores have no writer (the CLI while a daemon runs).
     /// A writable open first re-applies what a crashed daemon answered for but had not committed
