@@ -1,6 +1,7 @@
 """The benchmark behind scripts/bench: each phase on a Cairn mount and on a plain directory of the
 same disk, caches dropped before each phase, figures and ratios printed."""
 import argparse
+import io
 import json
 import os
 import random
@@ -8,6 +9,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -63,11 +65,13 @@ def random_io(path, size, ops, write):
 
 def small_files(top, n):
     os.makedirs(top, exist_ok=True)
-    data = b"x" * 100
+    # 100 bytes of its own per file: Cairn stores identical content once, a plain directory not.
+    tag = os.path.basename(top).encode()
+    data = [(tag + b" %09d\n" % i) * (100 // (len(tag) + 11) + 1) for i in range(n)]
     t0 = time.perf_counter()
     for i in range(n):
         fd = os.open(os.path.join(top, f"f{i}"), os.O_WRONLY | os.O_CREAT, 0o644)
-        os.write(fd, data)
+        os.write(fd, data[i][:100])
         os.close(fd)
     t1 = time.perf_counter()
     for i in range(n):
@@ -326,7 +330,26 @@ class Passthrough:
         subprocess.run(["fusermount3", "-u", self.mnt])
 
 
-def foundation_bench(t, sizes, tarball, chunk_bytes=None, many_files=True):
+def tarball_variants(tarball, count):
+    """`tarball` and `count - 1` copies of it in which every file ends with a line of its own:
+    extracting one after another stores nothing twice on Cairn (which keeps identical content
+    once) and as much on each as on a plain directory."""
+    out = [tarball]
+    for n in range(1, count):
+        variant = f"{tarball[:-4]}-{n}.tar"
+        with tarfile.open(tarball) as source, tarfile.open(variant, "w") as target:
+            for member in source:
+                if member.isreg():
+                    data = source.extractfile(member).read() + b"\n/* variant %d */\n" % n
+                    member.size = len(data)
+                    target.addfile(member, io.BytesIO(data))
+                else:
+                    target.addfile(member)
+        out.append(variant)
+    return out
+
+
+def foundation_bench(t, sizes, tarballs, chunk_bytes=None, many_files=True):
     """The foundation's phases on one target; `chunk_bytes` (Cairn only) measures what a 4 KiB
     rewrite stores; `many_files` false leaves out creating many files (libfuse's passthrough
     holds a descriptor per file it has seen, and fails past the process's limit)."""
@@ -358,10 +381,11 @@ def foundation_bench(t, sizes, tarball, chunk_bytes=None, many_files=True):
         r[key] = statistics.median(one[k] for one in small)
         r[key.replace("_per_s", "_runs_per_s")] = [one[k] for one in small]
     # A single extraction varies by a tenth or more from run to run (the plain directory's by
-    # half): each target extracts RUNS times, into new directories, and the median counts.
+    # half): each target extracts RUNS variants of the tarball, into new directories, and the
+    # median counts.
     trees = [os.path.join(t.path, f"src{i}") for i in range(RUNS)]
     extractions = []
-    for tree in trees:
+    for tree, tarball in zip(trees, tarballs):
         os.makedirs(tree)
         extractions.append(timed(lambda: run(["tar", "-xf", tarball, "-C", tree])))
     greps = [timed(lambda: subprocess.run(["grep", "-r", "-c", "swift", trees[0]], stdout=subprocess.DEVNULL))
@@ -478,7 +502,7 @@ def in_turns(cairn, mounts, turns):
             yield turn, name, mnt
 
 
-def switched_bench(cairn, base, sizes, tarball, switch, names, after=None):
+def switched_bench(cairn, base, sizes, tarballs, switch, names, after=None):
     """The foundation's phases on two stores of one daemon build, the first started with the
     environment `switch` (a feature off), the second without, taken in turns (alternating which
     goes first), three times each; each figure is the best of a store's runs, so that one noisy
@@ -487,7 +511,7 @@ def switched_bench(cairn, base, sizes, tarball, switch, names, after=None):
     best = {}
     try:
         for _, name, mnt in in_turns(cairn, mounts, 3):
-            r = foundation_bench(Target(name, mnt), sizes, tarball)
+            r = foundation_bench(Target(name, mnt), sizes, tarballs)
             kept = best.setdefault(name, r)
             for label, key, kind in FOUNDATION_ROWS:
                 kept[key] = (min if kind == "time" else max)(kept[key], r[key])
@@ -498,14 +522,14 @@ def switched_bench(cairn, base, sizes, tarball, switch, names, after=None):
     return best
 
 
-def audit_bench(cairn, base, sizes, tarball):
+def audit_bench(cairn, base, sizes, tarballs):
     """The foundation with the audit log off (CAIRN_AUDIT=off) and with full audit."""
     def count_rows(best, env):
         rows = json.loads(subprocess.run(
             [cairn, "audit", "show", "--json", "--limit", "1"], env=env,
             capture_output=True, text=True, check=True).stdout)
         best["audit_rows"] = rows[0]["id"] if rows else 0
-    return switched_bench(cairn, base, sizes, tarball, {"CAIRN_AUDIT": "off"}, ("audit-off", "audit-on"), count_rows)
+    return switched_bench(cairn, base, sizes, tarballs, {"CAIRN_AUDIT": "off"}, ("audit-off", "audit-on"), count_rows)
 
 
 def search_bench(cairn, base, quick):
@@ -677,6 +701,7 @@ def main():
     checkouts = os.path.join(os.path.dirname(os.path.dirname(args.cairn)), "checkouts")
     run(["tar", "-cf", tarball, "-C", checkouts, "."])
     tar_mb = os.path.getsize(tarball) / MiB
+    tarballs = tarball_variants(tarball, RUNS)
     if args.index_seq_write:
         base = tempfile.mkdtemp(prefix="cairn-bench-", dir=args.dir)
         try:
@@ -691,7 +716,7 @@ def main():
         try:
             found = search_bench(args.cairn, base, args.quick)
             print_search(found)
-            both = switched_bench(args.cairn, base, sizes, tarball, {"CAIRN_INDEX": "off"}, ("index-off", "index-on"))
+            both = switched_bench(args.cairn, base, sizes, tarballs, {"CAIRN_INDEX": "off"}, ("index-off", "index-on"))
             print(f"source tarball: {tar_mb:.0f} MiB; many files: {n_many}; best of three runs each")
             print_comparison(("index-off", "index-on"), both["index-off"], both["index-on"])
             if args.json:
@@ -702,7 +727,7 @@ def main():
         return
     if args.audit_only:
         try:
-            a = audit_bench(args.cairn, base, sizes, tarball)
+            a = audit_bench(args.cairn, base, sizes, tarballs)
             print(f"source tarball: {tar_mb:.0f} MiB; many files: {n_many}; best of three runs each")
             print_comparison(("audit-off", "audit-on"), a["audit-off"], a["audit-on"])
             print(f"audit rows written by the audited store: {a['audit_rows']}")
@@ -721,12 +746,12 @@ def main():
 
     results = {}
     try:
-        results["plain"] = foundation_bench(Target("plain", plain), sizes, tarball)
+        results["plain"] = foundation_bench(Target("plain", plain), sizes, tarballs)
         binary = None if args.no_reference else build_passthrough(base)
         for name, options in REFERENCES if binary else []:
             with Passthrough(binary, base, name, options) as reference:
-                results[name] = foundation_bench(Target(name, reference), sizes, tarball, many_files=False)
-        results["cairn"] = foundation_bench(Target("cairn", mnt), sizes, tarball, chunk_bytes)
+                results[name] = foundation_bench(Target(name, reference), sizes, tarballs, many_files=False)
+        results["cairn"] = foundation_bench(Target("cairn", mnt), sizes, tarballs, chunk_bytes)
     finally:
         subprocess.run([args.cairn, "unmount", mnt], env=env, stdout=subprocess.DEVNULL)
 

@@ -165,6 +165,8 @@ public final class Store: Sendable {
         if !readOnly {
             do {
                 try Schema.migrator().migrate(pool)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+                throw .migrationNeedsSpace(path: path)
             } catch {
                 throw .corrupt(path: path, detail: "schema migration failed (\(error))")
             }
@@ -231,8 +233,8 @@ public final class Store: Sendable {
                 // Checkpoints run in the background (MetadataWriter), not on commits.
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
                 // The writer's pages stay in its cache between transactions (32 MiB rather than
-                // 2): a commit otherwise reads back pages of tables written at random places
-                // (blobs by digest), and a large transaction spills before it commits.
+                // 2): a commit otherwise reads back pages of indexes written at random places
+                // (chunk digests, names), and a large transaction spills before it commits.
                 try db.execute(sql: "PRAGMA cache_size = -32768")
             }
         }

@@ -7,6 +7,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case corrupt(path: String, detail: String)
     case newerFormat(path: String, found: Int, supported: Int)
     case unknownFeatures(path: String, features: [String])
+    case migrationNeedsSpace(path: String)
     case io(String)
 
     public var description: String {
@@ -25,6 +26,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             "the store at \(path) has format \(found), newer than this cairn supports (\(supported)); upgrade cairn"
         case .unknownFeatures(let path, let features):
             "the store at \(path) uses features this cairn does not know (\(features.joined(separator: ", "))); upgrade cairn"
+        case .migrationNeedsSpace(let path):
+            "the store at \(path) needs an upgrade of its database, and the disk under it is too full for the upgrade's copy (about twice the database's size in free space); free some space and retry. Nothing was changed"
         case .io(let detail): detail
         }
     }

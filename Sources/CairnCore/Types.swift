@@ -124,6 +124,13 @@ public struct Caller: Sendable, Equatable {
 
     public func isMember(of group: UInt32) -> Bool { gid == group || groups.contains(group) }
 
+    /// Whether the mode bits let this caller write a file with `attrs` (root aside: the
+    /// kernel checks those; this is for what it leaves to the daemon unchecked).
+    func mayWrite(_ attrs: InodeAttributes) -> Bool {
+        let bit = uid == attrs.uid ? S_IWUSR : isMember(of: attrs.gid) ? S_IWGRP : S_IWOTH
+        return attrs.mode & bit != 0
+    }
+
     /// The store itself (maintenance, the CLI as root).
     public static let system = Caller(uid: 0, gid: 0, pid: 0, actor: "system")
 }

@@ -6,6 +6,8 @@ import Foundation
 public struct ControlRequest: Codable, Sendable {
     public enum Operation: String, Codable, Sendable {
         case mount, unmount, status, shutdown, perform, lock, locks, webhookTest, webhookRetry
+        /// Commit what the daemon has answered for, before the CLI reads the database itself.
+        case commit
     }
 
     public var op: Operation

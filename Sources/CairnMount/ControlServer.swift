@@ -105,6 +105,9 @@ public final class ControlServer: Sendable {
                 var response = ControlResponse(ok: true, error: nil, status: nil)
                 response.delivery = try daemon.webhooks.retry(dead)
                 return response
+            case .commit:
+                try daemon.fs.commitAnswered()
+                return ControlResponse(ok: true, error: nil, status: nil)
             case .status:
                 break
             case .shutdown:

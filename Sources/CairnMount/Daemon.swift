@@ -47,10 +47,25 @@ public final class Daemon: Sendable {
     /// Opens the store as its owner. `lockFD` comes from `acquireLock`.
     public init(storePath: String, lockFD: Int32) throws {
         self.lockFD = lockFD
-        store = try Store.open(at: storePath)
+        store = try Store.open(at: storePath, commitDelay: try Self.commitDelay())
         fs = try FileSystem(store: store)
         fs.startIndexing()
         webhooks = WebhookDispatcher(fs: fs)
+    }
+
+    /// `CAIRN_COMMIT_DELAY_MS` in the daemon's environment: how long changes the daemon has
+    /// answered for may wait for their group commit (whole milliseconds, 1 to 10,000; default
+    /// `Store.defaultCommitDelay`). Longer: fewer, larger commits; other processes reading the
+    /// database see changes later (the CLI asks the daemon to commit first).
+    static func commitDelay() throws -> Double {
+        let name = "CAIRN_COMMIT_DELAY_MS"
+        guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else {
+            return Store.defaultCommitDelay
+        }
+        guard let ms = Int(text), (1...10_000).contains(ms) else {
+            throw MountError.daemon("\(name) must be a whole number of milliseconds from 1 to 10000, not '\(text)'")
+        }
+        return Double(ms) / 1000
     }
 
     /// Mounts a workspace (or, with `workspace` nil, the whole store) on `mountpoint`.

@@ -22,9 +22,12 @@ enum FuseTrampolines {
         ops.`init` = { userdata, conn in
             guard let userdata, let conn else { return }
             let box = Unmanaged<OperationsBox>.fromOpaque(userdata).takeUnretainedValue()
+            // libfuse wants this one by default; it takes work of the filesystem (dropping set-ID
+            // bits itself), so only one that asks for it in `initialize` gets it.
+            let killPrivilege = FuseConnection.Capability.handleKillpriv.rawValue
+            conn.pointee.want &= ~killPrivilege
             box.operations.initialize(FuseConnection(raw: conn))
-            let wanted = conn.pointee.want & FuseConnection.Capability.handleKillpriv.rawValue != 0
-            box.initReplyFlags.handleKillPrivilege.store(wanted, ordering: .relaxed)
+            box.initReplyFlags.handleKillPrivilege.store(conn.pointee.want & killPrivilege != 0, ordering: .relaxed)
         }
         ops.destroy = { userdata in
             guard let userdata else { return }

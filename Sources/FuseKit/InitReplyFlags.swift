@@ -7,7 +7,8 @@ import Synchronization
 /// so the kernel keeps fetching a file's attributes before every chown to drop set-ID bits
 /// itself. The session's device I/O goes through these functions (libfuse's custom I/O, on the
 /// descriptor it mounted), which note the INIT request and add the flag to its answer when the
-/// filesystem asked for the capability. Every other message passes through unchanged.
+/// filesystem enabled the capability in `initialize` (libfuse's own default for it is turned
+/// off first: see the init callback). Every other message passes through unchanged.
 enum InitReplyFlags {
     /// What the session's I/O remembers: kept in the session's `OperationsBox`.
     final class State: Sendable {

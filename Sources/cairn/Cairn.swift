@@ -33,12 +33,16 @@ struct StoreOptions: ParsableArguments {
         return URL(fileURLWithPath: raw).standardizedFileURL.path
     }
 
-    /// Opens the store for reading (safe while a daemon owns it). When no daemon runs, the
-    /// store is first opened for writing, which applies a journal a crashed daemon left (so what
-    /// a reader sees is what the daemon had answered for) and the schema migrations of this
+    /// Opens the store for reading (safe while a daemon owns it). A running daemon first commits
+    /// what it has answered for (so a command right after a write sees it); when no daemon runs,
+    /// the store is first opened for writing, which applies a journal a crashed daemon left (so
+    /// what a reader sees is what the daemon had answered for) and the schema migrations of this
     /// version of Cairn.
     func openReadOnly() throws -> Store {
-        if FileManager.default.fileExists(atPath: path + "/cairn.db"), let lock = Daemon.acquireLock(storePath: path) {
+        let daemonCommitted = DaemonClient.send(ControlRequest(op: .commit), storePath: path)?.ok == true
+        if !daemonCommitted, FileManager.default.fileExists(atPath: path + "/cairn.db"),
+            let lock = Daemon.acquireLock(storePath: path)
+        {
             defer { close(lock) }
             try? Store.open(at: path).close()
         }

@@ -2,11 +2,13 @@
 history commands, actors."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
 import unittest
+from unittest import mock
 
 from cairnfs import CAIRN, CairnMount, MountedTestCase, process_alive, run
 
@@ -132,6 +134,33 @@ class DaemonTests(unittest.TestCase):
             m.mount()
             with open(m.p("open.txt")) as g:
                 self.assertEqual(g.read(), "written, never closed\n")
+
+
+class ReadYourWritesTests(unittest.TestCase):
+    def test_a_command_right_after_a_close_sees_it(self):
+        # The daemon holds changes for their group commit (here up to 3 s, so that the test can
+        # tell); a command reading the store asks it to commit first, so a script's next line
+        # never misses its last write.
+        # (Without an audit log, whose batches commit on their own.)
+        with mock.patch.dict(os.environ, {"CAIRN_COMMIT_DELAY_MS": "3000", "CAIRN_AUDIT": "off"}):
+            m = CairnMount()
+        self.addCleanup(m.close)
+        path = m.p("tally.txt")
+        for n in range(1, 4):
+            with open(path, "w") as f:
+                f.write(f"{n}\n")
+            log = json.loads(m.cairn("log", path, "--json").stdout)
+            self.assertEqual(len([v for v in log if v["size"] > 0]), n, f"versions after write {n}")
+            self.assertEqual(m.cairn("cat", path).stdout, f"{n}\n")
+
+    def test_a_commit_delay_out_of_range_is_refused_with_its_limits(self):
+        base = tempfile.mkdtemp(prefix="cairn-it-")
+        self.addCleanup(shutil.rmtree, base, True)
+        with mock.patch.dict(os.environ, {"CAIRN_COMMIT_DELAY_MS": "0"}):
+            with self.assertRaises(subprocess.CalledProcessError) as refused:
+                CairnMount(base=base)
+        self.assertIn("1 to 10000", refused.exception.stderr)
+        self.assertFalse(os.path.ismount(os.path.join(base, "mnt")))
 
 
 class HistoryCommandTests(MountedTestCase):

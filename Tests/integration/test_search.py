@@ -173,7 +173,7 @@ class SearchTests(MountedTestCase):
         for i in range(1000):
             with open(self.p(f"late{i}.txt"), "w") as f:
                 f.write(f"late addition number {i} about the ledger\n")
-            time.sleep(0.01)  # committed (the index reads committed changes only)
+            time.sleep(0.03)  # committed, 20 ms at most (the index reads committed changes only)
             if self.backlog() > 0:
                 break
         self.assertGreater(self.backlog(), 0)

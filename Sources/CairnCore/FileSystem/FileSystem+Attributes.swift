@@ -17,10 +17,15 @@ extension FileSystem {
             changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.atime != nil
             || changes.mtime != nil
         if changes.dropsSetID, !changesMetadata {
-            // A truncate, or the kernel's request before a write: a change only if a bit goes.
+            // A truncate, or the kernel's request before a write (or for a chown to -1, -1,
+            // which it did not check): a change only if a bit goes, and only by one who may
+            // chown or write the file (as Linux: a chown that would drop it is EPERM otherwise).
             let attrs = try getattr(inode)
             changesMetadata =
                 !attrs.isDirectory && Self.modeDroppingSetID(attrs.mode, of: attrs.gid, by: caller) != attrs.mode
+            if changesMetadata, caller.uid != 0, caller.uid != attrs.uid, !caller.mayWrite(attrs) {
+                throw FSError.notPermitted
+            }
         }
         guard changesMetadata else { return try getattr(inode) }
         let file = openFile(inode)
@@ -41,9 +46,6 @@ extension FileSystem {
         // version of its own would only repeat the last one (tar sets mode, owner and times on
         // every file it writes).
         let ridesOnContent = file?.modified ?? false
-        let cause =
-            changes.mode != nil || (changes.dropsSetID && changes.uid == nil && changes.gid == nil)
-            ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
         let updated = try store.write(.deferred) { db -> InodeAttributes in
             let current = try NamespaceQueries.requireInode(db, inode)
             let mtime = Self.resolve(changes.mtime, openMtime ?? current.mtime, now: now)
@@ -51,6 +53,9 @@ extension FileSystem {
             if changes.dropsSetID, !current.isDirectory {
                 mode = Self.modeDroppingSetID(mode, of: current.gid, by: caller)
             }
+            let cause =
+                changes.mode != nil || mode != current.mode
+                ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
             let update = NamespaceQueries.AttributeUpdate(
                 mode: mode,
                 uid: changes.uid ?? current.uid, gid: changes.gid ?? current.gid,

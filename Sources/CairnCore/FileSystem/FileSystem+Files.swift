@@ -330,4 +330,10 @@ extension FileSystem {
     public func syncMetadata() throws(FSError) {
         try store.write(.durable) { _ in }
     }
+
+    /// Commits what the daemon has answered for and not committed yet (group commit holds it up
+    /// to `Store.defaultCommitDelay`), so that a reader of the database opened next sees it.
+    public func commitAnswered() throws(FSError) {
+        try store.writer?.flush()
+    }
 }

@@ -257,7 +257,9 @@ enum Schema {
                     -- Chunks in the order they were first stored, found by digest through an index
                     -- of their own: a new chunk's bytes go to the table's last pages instead of
                     -- among the others at a random place (its digest), so a commit of many new
-                    -- chunks writes a few pages, not one (or a split) per chunk.
+                    -- chunks writes their bytes to a few pages, not to one (or a split) per chunk;
+                    -- only their small index entries land at random. (Existing rows keep the order
+                    -- they had: sorting them would need room for all of them twice.)
                     CREATE TABLE blobs_in_order (
                         digest BLOB NOT NULL,
                         size INTEGER NOT NULL,
@@ -265,7 +267,7 @@ enum Schema {
                         stored_ns INTEGER NOT NULL
                     );
                     INSERT INTO blobs_in_order(digest, size, data, stored_ns)
-                        SELECT digest, size, data, stored_ns FROM blobs ORDER BY stored_ns;
+                        SELECT digest, size, data, stored_ns FROM blobs;
                     DROP TABLE blobs;
                     ALTER TABLE blobs_in_order RENAME TO blobs;
                     CREATE UNIQUE INDEX blobs_by_digest ON blobs(digest);
