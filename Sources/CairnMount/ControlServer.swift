@@ -285,11 +285,17 @@ public enum UnixSocket {
 public enum DaemonClient {
     /// Sends a request to the store's daemon; nil when no daemon runs.
     /// `progress` hears the progress lines of a long action before its answer.
+    /// `timeout`: the longest to wait for each line of the answer (nil: as long as it takes).
     public static func send(
-        _ request: ControlRequest, storePath: String, progress: (GCProgress) -> Void = { _ in }
+        _ request: ControlRequest, storePath: String, timeout: Double? = nil,
+        progress: (GCProgress) -> Void = { _ in }
     ) -> ControlResponse? {
         guard let fd = UnixSocket.connect(path: storePath + "/daemon.sock") else { return nil }
         defer { close(fd) }
+        if let timeout {
+            var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        }
         guard let body = try? JSONEncoder().encode(request) else { return nil }
         UnixSocket.writeLine(fd, body)
         while true {

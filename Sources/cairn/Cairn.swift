@@ -34,12 +34,13 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the store for reading (safe while a daemon owns it). A running daemon first commits
-    /// what it has answered for (so a command right after a write sees it); when no daemon runs,
+    /// what it has answered for (so a command right after a write sees it; one busy for more
+    /// than two seconds, in a long sweep say, is not waited for); when no daemon runs,
     /// the store is first opened for writing, which applies a journal a crashed daemon left (so
     /// what a reader sees is what the daemon had answered for) and the schema migrations of this
     /// version of Cairn.
     func openReadOnly() throws -> Store {
-        let daemonCommitted = DaemonClient.send(ControlRequest(op: .commit), storePath: path)?.ok == true
+        let daemonCommitted = DaemonClient.send(ControlRequest(op: .commit), storePath: path, timeout: 2)?.ok == true
         if !daemonCommitted, FileManager.default.fileExists(atPath: path + "/cairn.db"),
             let lock = Daemon.acquireLock(storePath: path)
         {
