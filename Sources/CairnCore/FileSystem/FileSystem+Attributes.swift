@@ -21,11 +21,10 @@ extension FileSystem {
             // which it did not check): a change only if a bit goes, and only by one who may
             // chown or write the file (as Linux: a chown that would drop it is EPERM otherwise).
             let attrs = try getattr(inode)
-            changesMetadata =
-                !attrs.isDirectory && Self.modeDroppingSetID(attrs.mode, of: attrs.gid, by: caller) != attrs.mode
-            if changesMetadata, caller.uid != 0, caller.uid != attrs.uid, !caller.mayWrite(attrs) {
-                throw FSError.notPermitted
-            }
+            guard !attrs.isDirectory, Self.modeDroppingSetID(attrs.mode, of: attrs.gid, by: caller) != attrs.mode
+            else { return attrs }
+            if caller.uid != 0, caller.uid != attrs.uid, !caller.mayWrite(attrs) { throw FSError.notPermitted }
+            changesMetadata = true
         }
         guard changesMetadata else { return try getattr(inode) }
         let file = openFile(inode)
