@@ -31,6 +31,8 @@ final class Connection: @unchecked Sendable {
     var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(handle) }
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changesCount: Int { Int(sqlite3_changes(handle)) }
+    /// Rows inserted, changed or deleted since the connection opened.
+    var totalChanges: Int64 { sqlite3_total_changes64(handle) }
 
     /// Stores the number of frames in the write-ahead log in `frames` after each commit (nil:
     /// no more; `frames` must outlive the observation). It replaces SQLite's automatic
@@ -55,7 +57,7 @@ final class Connection: @unchecked Sendable {
         log?.append(sql, arguments)
     }
 
-    /// Runs a statement that is not part of the changes a transaction makes (BEGIN, SAVEPOINT,
+    /// Runs a statement that is not part of the changes a transaction makes (BEGIN, ROLLBACK,
     /// COMMIT, bookkeeping of the journal itself): never logged.
     func control(_ sql: String, _ arguments: SQLArguments = []) throws {
         try execute(sql, arguments) { statement in

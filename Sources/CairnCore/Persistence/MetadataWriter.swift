@@ -43,6 +43,9 @@ final class MetadataWriter: Sendable {
         var transaction: Int64 = 0
         /// How much of the connection's statement log the journal holds.
         var journaled = 0
+        /// The unlogged statements of the open transaction (audit rows): not for the journal,
+        /// but run again with the logged ones when a failed operation is undone.
+        var bookkeeping: StatementLog? = StatementLog()
         /// Set by `stop`: the connection takes no more work.
         var stopped = false
     }
@@ -93,10 +96,15 @@ final class MetadataWriter: Sendable {
         thread.start()
     }
 
-    /// Runs `work` in its own savepoint of the open transaction; a throw undoes only its changes.
-    /// `logged` false keeps `work`'s statements out of the redo journal's log: bookkeeping that
-    /// a crash may lose and that no later statement depends on (audit rows); replaying the
-    /// journal without them gives the same files.
+    /// Runs `work` in the open transaction; a throw undoes only its changes. `logged` false
+    /// keeps `work`'s statements out of the redo journal: bookkeeping that a crash may lose and
+    /// that no later statement depends on (audit rows); replaying the journal without them gives
+    /// the same files.
+    ///
+    /// No savepoint per operation: SQLite copies every page an operation touches into the
+    /// savepoint's journal first, which cost a tenth of a file's extraction. Undoing is rare
+    /// instead: an operation that throws after some of its statements ran has the transaction
+    /// rolled back and every statement before its own run again (`undoFailedOperation`).
     func perform<T>(_ commit: Commit, logged: Bool = true, _ work: (Connection) throws -> T) throws(FSError) -> T {
         let value: T
         do {
@@ -111,30 +119,30 @@ final class MetadataWriter: Sendable {
                     openedAt.store(Timestamp.monotonicNanoseconds(), ordering: .relaxed)
                     timerWake.signal()
                 }
-                // The savepoint statements are cached: this runs for every operation.
-                try db.control("SAVEPOINT operation")
                 let logCount = db.log?.count ?? 0
-                // Taken out while unlogged work runs (a copy kept meanwhile would make every
-                // append copy the whole log).
-                var parked: StatementLog?
-                if !logged { swap(&parked, &db.log) }
+                let bookkeepingCount = confined.bookkeeping?.count ?? 0
+                let changes = db.totalChanges
+                // Unlogged work goes to the bookkeeping log (swapped in, not copied: a copy
+                // kept meanwhile would make every append copy the whole log).
+                if !logged { swap(&confined.bookkeeping, &db.log) }
                 let result: T
                 do {
-                    defer { if !logged { swap(&parked, &db.log) } }
+                    defer { if !logged { swap(&confined.bookkeeping, &db.log) } }
                     result = try work(db)
                 } catch {
                     db.log?.truncate(to: logCount)
-                    // Some errors (SQLITE_FULL, I/O) roll the whole transaction back: then there
-                    // is no savepoint left, and the original error is the one to report.
-                    if db.isInsideTransaction {
-                        try? db.control("ROLLBACK TO SAVEPOINT operation")
-                        try? db.control("RELEASE SAVEPOINT operation")
-                    } else {
+                    confined.bookkeeping?.truncate(to: bookkeepingCount)
+                    // Some errors (SQLITE_FULL, I/O) roll the whole transaction back; the
+                    // original error is the one to report either way.
+                    if !db.isInsideTransaction {
                         lostTransaction()
+                    } else if db.totalChanges != changes {
+                        // Rows changed (a statement that changed none, such as a DELETE of
+                        // nothing, needs no undoing).
+                        undoFailedOperation()
                     }
                     throw error
                 }
-                try db.control("RELEASE SAVEPOINT operation")
                 switch commit {
                 case .deferred: break
                 case .journaled: try journalOpen()
@@ -218,6 +226,7 @@ final class MetadataWriter: Sendable {
             throw error
         }
         db.log?.removeAll()
+        confined.bookkeeping?.removeAll()
         confined.journaled = 0
         try journal.reset()
     }
@@ -234,9 +243,9 @@ final class MetadataWriter: Sendable {
     /// on an older state; it is dropped either way.
     private func recover() throws {
         let db = connection
-        let logging = db.log != nil
-        db.log = nil  // what runs here is in the journal already
-        defer { if logging { db.log = StatementLog() } }
+        // The log holds the statements of a transaction that is gone (or none, when the
+        // writer opens); what runs here commits at once.
+        defer { if db.log != nil { db.log = StatementLog() } }
         guard !journal.isEmpty else { return }
         let next = confined.transaction + 1
         let statements = try journal.records().filter { $0.transaction == next }.map {
@@ -248,7 +257,7 @@ final class MetadataWriter: Sendable {
         if !statements.isEmpty {
             try db.control("BEGIN IMMEDIATE")
             do {
-                for statement in statements { try db.run(statement.sql, SQLArguments(statement.arguments)) }
+                try Self.replay(statements, on: db)
                 try db.control(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [Self.committedKey, String(next)])
                 try db.control("COMMIT")
@@ -268,12 +277,38 @@ final class MetadataWriter: Sendable {
         openedAt.store(0, ordering: .relaxed)
         confined.transaction -= 1
         confined.journaled = 0
+        confined.bookkeeping?.removeAll()
         do {
             try recover()
         } catch {
             FileHandle.standardError.write(
                 Data("cairn: re-applying the journal after a failed transaction failed: \(error)\n".utf8))
         }
+    }
+
+    /// Undoes what a failed operation wrote: rolls the transaction back and runs every
+    /// statement of the operations before it again, in order (the journal holds a prefix of
+    /// them; the transaction keeps its number). If that fails too, as `lostTransaction`.
+    private func undoFailedOperation() {
+        let db = connection
+        do {
+            try db.control("ROLLBACK")
+            try db.control("BEGIN IMMEDIATE")
+            for log in [db.log, confined.bookkeeping] {
+                guard let log, let statements = StatementLog.decode(log.bytes[...]) else { continue }
+                try Self.replay(statements, on: db)
+            }
+        } catch {
+            if db.isInsideTransaction { try? db.control("ROLLBACK") }
+            lostTransaction()
+        }
+    }
+
+    /// Runs statements taken from a log (none of them logged again).
+    private static func replay(_ statements: some Sequence<(sql: String, arguments: [SQLValue])>, on db: Connection)
+        throws
+    {
+        for statement in statements { try db.control(statement.sql, SQLArguments(statement.arguments)) }
     }
 
     /// fsync of the WAL: every transaction committed so far reaches the disk.

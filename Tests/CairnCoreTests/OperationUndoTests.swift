@@ -1,0 +1,82 @@
+import CairnTestSupport
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+/// An operation that fails after some of its statements ran leaves nothing behind, and the
+/// operations before it in the same open transaction (answered already) stay, committed or not.
+@Suite struct OperationUndoTests {
+    private struct Refused: Error {}
+
+    private func meta(_ store: Store, _ key: String) throws -> String? {
+        try store.read { db in try db.value(String.self, "SELECT value FROM meta WHERE key = ?", [key]) }
+    }
+
+    /// A statement that changes the database, then a failure, inside one operation.
+    private func failAfterWriting(_ store: Store, key: String) {
+        #expect(throws: FSError.self) {
+            try store.write(.deferred) { db in
+                try db.run("INSERT INTO meta(key, value) VALUES (?, 'half-done')", [key])
+                throw Refused()
+            }
+        }
+    }
+
+    @Test func aFailedOperationTakesOnlyItsOwnChangesBack() throws {
+        let t = try TemporaryStore(commitDelay: 3600)
+        // Before the failure, in the same open transaction: a deferred operation, bookkeeping
+        // kept out of the journal, and a journaled close.
+        _ = try t.fs.mkdir(parent: t.root, name: Array("before".utf8), mode: 0o755, caller: .tester)
+        try t.store.writeBookkeeping(commit: false) { db in
+            try db.run("INSERT INTO meta(key, value) VALUES ('bookkeeping', 'kept')")
+        }
+        try t.fs.writeFile(t.root, "closed", Array("data".utf8))
+        failAfterWriting(t.store, key: "failed")
+
+        #expect(try meta(t.store, "failed") == nil)
+        #expect(try meta(t.store, "bookkeeping") == "kept")
+        #expect(try t.fs.lookup(parent: t.root, name: Array("before".utf8)).isDirectory)
+        #expect(try t.fs.readFile(t.fs.lookup(parent: t.root, name: Array("closed".utf8)).id) == Array("data".utf8))
+        // The transaction goes on: later operations and the commit see the same state.
+        try t.fs.writeFile(t.root, "after", Array("more".utf8))
+        try t.fs.syncMetadata()
+        let committed = try t.store.readCommitted { db in
+            try db.values(String.self, "SELECT key FROM meta WHERE key IN ('failed', 'bookkeeping') ORDER BY key")
+        }
+        #expect(committed == ["bookkeeping"])
+        #expect(try t.store.check().isEmpty)
+    }
+
+    @Test func theJournalAfterAnUndoneOperationReplaysWithoutIt() throws {
+        let t = try TemporaryStore(commitDelay: 3600)
+        try t.fs.writeFile(t.root, "first", Array("1".utf8))
+        _ = try t.fs.mkdir(parent: t.root, name: Array("deferred".utf8), mode: 0o755, caller: .tester)
+        failAfterWriting(t.store, key: "failed")
+        // Journaled with everything not journaled before it: the mkdir, not the failed insert.
+        try t.fs.writeFile(t.root, "second", Array("2".utf8))
+
+        let copy = try t.crashCopy()
+        let store = try Store.open(at: copy)
+        defer { store.close() }
+        let fs = try FileSystem(store: store)
+        let root = try store.workspace(named: "default").root
+        #expect(try fs.readFile(fs.lookup(parent: root, name: Array("first".utf8)).id) == Array("1".utf8))
+        #expect(try fs.readFile(fs.lookup(parent: root, name: Array("second".utf8)).id) == Array("2".utf8))
+        #expect(try fs.lookup(parent: root, name: Array("deferred".utf8)).isDirectory)
+        #expect(try meta(store, "failed") == nil)
+        #expect(try store.check().isEmpty)
+    }
+
+    @Test func anOperationThatFailsBeforeWritingLeavesTheTransactionAsItWas() throws {
+        let t = try TemporaryStore(commitDelay: 3600)
+        _ = try t.fs.mkdir(parent: t.root, name: Array("dir".utf8), mode: 0o755, caller: .tester)
+        // An ordinary refusal: the name exists.
+        #expect(throws: FSError.exists) {
+            try t.fs.mkdir(parent: t.root, name: Array("dir".utf8), mode: 0o755, caller: .tester)
+        }
+        #expect(try t.fs.lookup(parent: t.root, name: Array("dir".utf8)).isDirectory)
+        try t.fs.syncMetadata()
+        #expect(try t.store.check().isEmpty)
+    }
+}
