@@ -11,7 +11,7 @@ import Synchronization
 public final class Store: Sendable {
     public static let formatVersion = 1
     /// Incompatible features this build understands; a store naming others is refused.
-    static let knownIncompatibleFeatures: Set<String> = ["chunked-manifests"]
+    static let knownIncompatibleFeatures: Set<String> = ["chunked-manifests", "packed-chunks"]
     static let defaultChunkSize = 1 << 20
     /// Chunks up to this size live in the database, larger ones are files. Rows are appended in
     /// storage order (schema v10), so a small file's bytes cost its commit a few sequential
@@ -28,6 +28,8 @@ public final class Store: Sendable {
     let pool: DatabasePool
     let writer: MetadataWriter?
     let blobs: LocalBlobStore
+    /// Chunks up to `inlineThreshold` long (ChunkRef.inline).
+    let packs: PackFiles
     let descriptors: DescriptorCache
     let staging: StagingArea
     let unsyncedBlobs = Atomic<Bool>(false)
@@ -202,6 +204,7 @@ public final class Store: Sendable {
         // Blob reads and staging files share one bounded set of descriptors.
         self.descriptors = DescriptorCache(capacity: 1024)
         self.blobs = LocalBlobStore(root: path + "/blobs", descriptors: descriptors)
+        self.packs = PackFiles(root: path + "/packs", descriptors: descriptors)
         self.staging = StagingArea(
             directory: path + "/staging", memoryLimit: Self.stagingMemoryLimit, budget: 256 << 20,
             descriptors: descriptors)

@@ -83,10 +83,16 @@ extension Store {
                         missing[ref.digest] = users + versions
                         continue
                     }
-                    let row = try CheckQueries.blob(db, ref.digest)
                     let present =
-                        row.map { ref.inline ? ($0.inline?.count ?? 0) >= ref.length : blobs.contains(ref.digest) }
-                        ?? false
+                        try CheckQueries.blob(db, ref.digest).map { row in
+                            guard ref.inline else { return blobs.contains(ref.digest) }
+                            switch row.small {
+                            case .row(let data): return data.count >= ref.length
+                            case .packed(let pack, let offset, _):
+                                return (packs.length(of: pack) ?? 0) >= offset + Int64(ref.length)
+                            case .none: return false
+                            }
+                        } ?? false
                     if !present { missing[ref.digest] = versions }
                 }
             }
@@ -194,12 +200,24 @@ extension Store {
         defer { buffer.deallocate() }
         for (i, row) in rows.enumerated() {
             progress(i, rows.count)
-            let digest: BlobDigest
+            // A chunk in its row is hashed there; the others are read into `buffer` first.
+            var digest: BlobDigest?
             let size: Int
-            if let inline = row.inline {
-                digest = inline.withUnsafeBytes { BlobDigest.of($0) }
-                size = inline.count
-            } else {
+            switch row.small {
+            case .row(let data):
+                digest = data.withUnsafeBytes { BlobDigest.of($0) }
+                size = data.count
+            case .packed(let pack, let offset, let length):
+                do {
+                    size = try packs.read(
+                        pack: pack, offset: offset,
+                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(length, buffer.count)]))
+                } catch {
+                    corrupt.append((row.digest, "chunk \(row.digest) cannot be read from its pack: \(error)"))
+                    continue
+                }
+                if size < length { continue }  // cut short: reported as missing above if used
+            case .none:
                 guard blobs.contains(row.digest) else { continue }  // reported as missing above if used
                 do {
                     size = try blobs.read(row.digest, offset: 0, into: buffer)
@@ -207,10 +225,10 @@ extension Store {
                     corrupt.append((row.digest, "chunk \(row.digest) cannot be read: \(error)"))
                     continue
                 }
-                digest = BlobDigest.of(UnsafeRawBufferPointer(rebasing: buffer[0..<size]))
             }
-            if digest != row.digest || size != row.size {
-                corrupt.append((row.digest, "chunk \(row.digest) holds \(size) bytes hashing to \(digest)"))
+            let found = digest ?? BlobDigest.of(UnsafeRawBufferPointer(rebasing: buffer[0..<size]))
+            if found != row.digest || size != row.size {
+                corrupt.append((row.digest, "chunk \(row.digest) holds \(size) bytes hashing to \(found)"))
             }
         }
         progress(rows.count, rows.count)

@@ -9,6 +9,7 @@ public struct StoreStatistics: Codable, Sendable {
     public var versions: Int
     public var events: Int
     public var chunks: Int
+    /// Chunks up to the inline threshold: in pack files (in their rows in stores from before packs).
     public var inlineChunks: Int
     /// Bytes of distinct chunks stored (each stored once).
     public var chunkBytes: Int64

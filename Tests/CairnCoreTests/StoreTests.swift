@@ -41,23 +41,31 @@ import Testing
         try db.close()
     }
 
-    @Test func aStoreWhoseBlobsPrecedeStorageOrderKeepsEveryChunkWhenMigrated() throws {
+    @Test func aStoreWhoseBlobsPrecedeStorageOrderAndPacksKeepsEveryChunkWhenMigrated() throws {
         let t = try TemporaryStore()
-        // Inline (small, and up to the threshold), and a blob file (beyond it).
+        // Small (a pack now; its row before schema v11), and a blob file (beyond the threshold).
         let contents = [Array("hello".utf8), pseudoRandomBytes(20_000, seed: 1), pseudoRandomBytes(200_000, seed: 2)]
         let files = try contents.enumerated().map { try t.fs.writeFile(t.root, "f\($0.offset)", $0.element).id }
         t.fs.closeAudit()
         t.store.close()
         let db = try DatabaseQueue(path: t.store.path + "/cairn.db")
-        func blobRows() throws -> [Int] {
+        // Rows, rows with data, and (since v11) rows naming a pack.
+        func blobRows(packs: Bool = true) throws -> [Int] {
             try db.read {
-                try Int.fetchAll($0, sql: "SELECT count(*) FROM blobs UNION ALL SELECT count(data) FROM blobs")
+                try Int.fetchAll(
+                    $0,
+                    sql: "SELECT count(*) FROM blobs UNION ALL SELECT count(data) FROM blobs"
+                        + (packs ? " UNION ALL SELECT count(pack) FROM blobs" : ""))
             }
         }
-        #expect(try blobRows() == [3, 2])
-        // The table as stores before schema v10 have it: ordered by digest.
-        try db.write {
-            try $0.execute(
+        #expect(try blobRows() == [3, 0, 2])
+        // The table as stores before schema v10 have it: ordered by digest, small chunks in
+        // their rows (taken back out of the packs here).
+        let packed = try db.read {
+            try Row.fetchAll($0, sql: "SELECT digest, pack, pack_offset, size FROM blobs WHERE pack IS NOT NULL")
+        }
+        try db.write { db in
+            try db.execute(
                 sql: """
                     CREATE TABLE by_digest (
                         digest BLOB PRIMARY KEY NOT NULL, size INTEGER NOT NULL, data BLOB, stored_ns INTEGER NOT NULL
@@ -65,22 +73,37 @@ import Testing
                     INSERT INTO by_digest SELECT digest, size, data, stored_ns FROM blobs;
                     DROP TABLE blobs;
                     ALTER TABLE by_digest RENAME TO blobs;
-                    DELETE FROM grdb_migrations WHERE identifier = 'v10-blobs-in-storage-order';
+                    DELETE FROM grdb_migrations WHERE identifier IN ('v10-blobs-in-storage-order', 'v11-packed-chunks');
+                    UPDATE meta SET value = 'chunked-manifests' WHERE key = 'features_incompatible';
                     """)
+            for row in packed {
+                let pack = try Data(
+                    contentsOf: URL(fileURLWithPath: t.store.path + "/packs/\(row["pack"] as Int64).pack"))
+                let start = Int(row["pack_offset"] as Int64)
+                try db.execute(
+                    sql: "UPDATE blobs SET data = ? WHERE digest = ?",
+                    arguments: [pack[start..<(start + (row["size"] as Int))], row["digest"] as Data])
+            }
         }
+        try FileManager.default.removeItem(atPath: t.store.path + "/packs")
+        #expect(try blobRows(packs: false) == [3, 2])
         let store = try Store.open(at: t.store.path)
         let fs = try FileSystem(store: store)
         for (inode, bytes) in zip(files, contents) { #expect(try fs.readFile(inode) == bytes) }
-        #expect(try store.check().isEmpty)
+        #expect(try store.check(verifyBlobs: true).isEmpty)
         fs.closeAudit()
         store.close()
-        #expect(try blobRows() == [3, 2])
+        #expect(try blobRows() == [3, 2, 0])
         let table = try db.read { try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE name = 'blobs'") }
         #expect(table?.contains("WITHOUT ROWID") == false)
         let index = try db.read {
             try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE name = 'blobs_by_digest'")
         }
         #expect(index?.contains("UNIQUE") == true)
+        let features = try db.read {
+            try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'features_incompatible'")
+        }
+        #expect(features == "chunked-manifests,packed-chunks")
         try db.close()
     }
 

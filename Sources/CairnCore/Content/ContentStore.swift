@@ -55,19 +55,30 @@ final class ContentStore: Sendable {
         if available > 0 {
             let target = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<available])
             if ref.inline {
-                let data: Data?
+                let location: ContentQueries.SmallChunk?
                 if let db {
-                    do { data = try ContentQueries.inlineBlob(db, ref.digest) } catch { throw FSError(database: error) }
+                    do { location = try ContentQueries.smallChunk(db, ref.digest) } catch {
+                        throw FSError(database: error)
+                    }
                 } else {
-                    data = try store.read { db in try ContentQueries.inlineBlob(db, ref.digest) }
+                    location = try store.read { db in try ContentQueries.smallChunk(db, ref.digest) }
                 }
-                guard let data else {
+                switch location {
+                case .none:
                     throw FSError.io("chunk \(ref.digest) is missing from the store; run `cairn fsck`")
-                }
-                got = data.withUnsafeBytes { raw in
-                    let n = max(0, min(available, raw.count - offset))
-                    if n > 0 { memcpy(target.baseAddress!, raw.baseAddress! + offset, n) }
-                    return n
+                case .row(let data):
+                    got = data.withUnsafeBytes { raw in
+                        let n = max(0, min(available, raw.count - offset))
+                        if n > 0 { memcpy(target.baseAddress!, raw.baseAddress! + offset, n) }
+                        return n
+                    }
+                case .packed(let pack, let at, let size):
+                    let n = max(0, min(available, size - offset))
+                    got =
+                        n > 0
+                        ? try store.packs.read(
+                            pack: pack, offset: at + Int64(offset),
+                            into: UnsafeMutableRawBufferPointer(rebasing: target[0..<n])) : 0
                 }
             } else {
                 do {

@@ -159,8 +159,12 @@ extension FileSystem {
             if let checkpoint { try ContentQueries.sealVersion(db, id: checkpoint) }
             for chunk in stored {
                 try ContentQueries.recordBlob(
-                    db, chunk.ref.digest, size: chunk.ref.length, inlineData: chunk.inlineData, time: now)
+                    db, chunk.ref.digest, size: chunk.ref.length, small: chunk.inlineData, packs: store.packs, time: now
+                )
             }
+            // Before the commit that names them reaches the disk: every pack appended to since
+            // the last sync (earlier commits' chunks too, as the log's sync makes those durable).
+            if durable { try store.packs.sync() }
             let attrs = try NamespaceQueries.requireInode(db, inode)
             let manifestID = try ContentQueries.insertManifest(db, manifest)
             let seq = try NamespaceQueries.recordEvent(db, kind: "write", inode: inode, actor: actor, time: now)

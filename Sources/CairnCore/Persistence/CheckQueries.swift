@@ -47,14 +47,19 @@ enum CheckQueries {
         }
     }
 
-    static func blob(_ db: Connection, _ digest: BlobDigest) throws -> (size: Int, inline: Data?)? {
-        try db.row("SELECT size, data FROM blobs WHERE digest = ?", [Data(digest.bytes)])
-            .map { ($0[0], $0[1]) }
+    /// A chunk's row: its size, and where the database keeps its bytes (nil: a blob file).
+    static func blob(_ db: Connection, _ digest: BlobDigest) throws -> (
+        size: Int, small: ContentQueries.SmallChunk?
+    )? {
+        try db.row("SELECT size, data, pack, pack_offset, size FROM blobs WHERE digest = ?", [Data(digest.bytes)])
+            .map { ($0[0], ContentQueries.smallChunk($0, at: 1)) }
     }
 
-    static func blobRows(_ db: Connection) throws -> [(digest: BlobDigest, size: Int, inline: Data?)] {
-        try db.rows("SELECT digest, size, data FROM blobs").compactMap { row in
-            BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], row[2]) }
+    static func blobRows(_ db: Connection) throws -> [(
+        digest: BlobDigest, size: Int, small: ContentQueries.SmallChunk?
+    )] {
+        try db.rows("SELECT digest, size, data, pack, pack_offset, size FROM blobs").compactMap { row in
+            BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], ContentQueries.smallChunk(row, at: 2)) }
         }
     }
 

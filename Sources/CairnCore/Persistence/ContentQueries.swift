@@ -3,15 +3,44 @@ import Foundation
 /// The SQL of file contents: blobs, manifests and versions.
 enum ContentQueries {
     /// Records a chunk; `inlineData` for chunks kept in the database. Idempotent.
-    static func recordBlob(_ db: Connection, _ digest: BlobDigest, size: Int, inlineData: Data?, time: Timestamp) throws
-    {
+    /// Records a chunk. A small one (`small`: its bytes) is appended to a pack first, unless the
+    /// store has it already; a large one is a blob file already.
+    static func recordBlob(
+        _ db: Connection, _ digest: BlobDigest, size: Int, small: Data?, packs: PackFiles, time: Timestamp
+    ) throws {
+        let key = Data(digest.bytes)
+        guard let small else {
+            try db.run(
+                "INSERT OR IGNORE INTO blobs(digest, size, stored_ns) VALUES (?, ?, ?)", [key, size, time.nanoseconds])
+            return
+        }
+        guard try db.value(Int64.self, "SELECT 1 FROM blobs WHERE digest = ?", [key]) == nil else { return }
+        let (pack, offset) = try small.withUnsafeBytes { bytes throws(FSError) in try packs.append(bytes) }
         try db.run(
-            "INSERT OR IGNORE INTO blobs(digest, size, data, stored_ns) VALUES (?, ?, ?, ?)",
-            [Data(digest.bytes), size, inlineData, time.nanoseconds])
+            "INSERT INTO blobs(digest, size, stored_ns, pack, pack_offset) VALUES (?, ?, ?, ?, ?)",
+            [key, size, time.nanoseconds, pack, offset])
     }
 
-    static func inlineBlob(_ db: Connection, _ digest: BlobDigest) throws -> Data? {
-        try db.value(Data.self, "SELECT data FROM blobs WHERE digest = ?", [Data(digest.bytes)])
+    /// Where the bytes of a chunk the database keeps (`ChunkRef.inline`) are.
+    enum SmallChunk {
+        /// In its row (stores from before packs).
+        case row(Data)
+        case packed(pack: Int64, offset: Int64, size: Int)
+    }
+
+    static func smallChunk(_ db: Connection, _ digest: BlobDigest) throws -> SmallChunk? {
+        guard
+            let row = try db.row(
+                "SELECT data, pack, pack_offset, size FROM blobs WHERE digest = ?", [Data(digest.bytes)])
+        else { return nil }
+        return smallChunk(row, at: 0)
+    }
+
+    /// The location in `row` from column `first` on: data, pack, pack_offset, size.
+    static func smallChunk(_ row: SQLRow, at first: Int) -> SmallChunk? {
+        if let data: Data = row[first] { return .row(data) }
+        guard let pack: Int64 = row[first + 1], let offset: Int64 = row[first + 2] else { return nil }
+        return .packed(pack: pack, offset: offset, size: row[first + 3])
     }
 
     static func insertManifest(_ db: Connection, _ manifest: Manifest) throws -> Int64 {

@@ -76,10 +76,14 @@ enum GCQueries {
         try db.rows("SELECT id, manifest FROM versions WHERE manifest IS NOT NULL").map { ($0[0], $0[1]) }
     }
 
-    static func blobs(_ db: Connection) throws -> [(digest: BlobDigest, size: Int64, inline: Bool)] {
-        try db.rows("SELECT digest, size, data IS NOT NULL FROM blobs").compactMap { row in
-            BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], row[2]) }
-        }
+    /// Every chunk: `inline` when the database keeps it (in its row or a pack), `pack` and
+    /// `offset` when a pack has it.
+    static func blobs(_ db: Connection) throws -> [(
+        digest: BlobDigest, size: Int64, inline: Bool, pack: Int64?, offset: Int64?
+    )] {
+        try db.rows("SELECT digest, size, data IS NOT NULL OR pack IS NOT NULL, pack, pack_offset FROM blobs")
+            .compactMap { row in BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], row[2], row[3], row[4]) }
+            }
     }
 
     static func deleteBlob(_ db: Connection, _ digest: BlobDigest) throws {

@@ -273,6 +273,19 @@ enum Schema {
                     CREATE UNIQUE INDEX blobs_by_digest ON blobs(digest);
                     """)
         }
+        migrator.registerMigration("v11-packed-chunks") { db in
+            try db.execute(
+                sql: """
+                    -- Small chunks live in pack files (PackFiles), not in their row: the row names
+                    -- the pack and the offset. Rows of earlier stores keep their data. A binary
+                    -- that knows no packs must not open the store: the feature says so.
+                    ALTER TABLE blobs ADD COLUMN pack INTEGER;
+                    ALTER TABLE blobs ADD COLUMN pack_offset INTEGER;
+                    UPDATE meta SET value = CASE WHEN value = '' THEN 'packed-chunks'
+                        ELSE value || ',packed-chunks' END
+                    WHERE key = 'features_incompatible' AND instr(value, 'packed-chunks') = 0;
+                    """)
+        }
         return migrator
     }
 }

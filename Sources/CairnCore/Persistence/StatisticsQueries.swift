@@ -9,7 +9,7 @@ enum StatisticsQueries {
                    (SELECT count(*) FROM versions),
                    (SELECT count(*) FROM events),
                    (SELECT count(*) FROM blobs),
-                   (SELECT count(*) FROM blobs WHERE data IS NOT NULL),
+                   (SELECT count(*) FROM blobs WHERE data IS NOT NULL OR pack IS NOT NULL),
                    (SELECT coalesce(sum(size), 0) FROM blobs),
                    (SELECT coalesce(sum(stored_bytes), 0) FROM inodes WHERE nlink > 0),
                    (SELECT coalesce(sum(size), 0) FROM versions WHERE manifest IS NOT NULL)

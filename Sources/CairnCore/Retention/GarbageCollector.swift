@@ -180,7 +180,8 @@ extension FileSystem {
     /// name a chunk. Chunks named since the mark (newer manifests, open files) are kept. The
     /// blob directory is listed before the lock is taken; what it finds is checked again under it.
     private func sweep(
-        _ unmarked: [(digest: BlobDigest, size: Int64, inline: Bool)], recorded: Set<BlobDigest>,
+        _ unmarked: [(digest: BlobDigest, size: Int64, inline: Bool, pack: Int64?, offset: Int64?)],
+        recorded: Set<BlobDigest>,
         marked: Set<BlobDigest>, markedUpTo: Int64, progress: (GCProgress) -> Void
     ) throws(FSError) -> (Int, Int64) {
         // Chunk files without a row: stored by a commit that never happened (a crash).
@@ -210,7 +211,11 @@ extension FileSystem {
         var freed: Int64 = 0
         for (i, blob) in doomed.enumerated() {
             if i % 256 == 0 { progress(GCProgress(phase: "sweeping", done: i, total: doomed.count)) }
-            if !blob.inline { try store.blobs.delete(blob.digest) }
+            if let pack = blob.pack, let offset = blob.offset {
+                try store.packs.punch(pack: pack, offset: offset, length: blob.size)
+            } else if !blob.inline {
+                try store.blobs.delete(blob.digest)
+            }
             freed += blob.size
         }
         for digest in strays {
