@@ -204,7 +204,7 @@ public final class Store: Sendable {
         // Blob reads and staging files share one bounded set of descriptors.
         self.descriptors = DescriptorCache(capacity: 1024)
         self.blobs = LocalBlobStore(root: path + "/blobs", descriptors: descriptors)
-        self.packs = PackFiles(root: path + "/packs", descriptors: descriptors)
+        self.packs = PackFiles(root: path + "/packs", descriptors: descriptors, writable: writer != nil)
         self.staging = StagingArea(
             directory: path + "/staging", memoryLimit: Self.stagingMemoryLimit, budget: 256 << 20,
             descriptors: descriptors)

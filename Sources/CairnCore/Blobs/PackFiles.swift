@@ -20,9 +20,15 @@ final class PackFiles: Sendable {
     /// Packs appended to since the last `sync`.
     private let unsynced = Mutex<Set<Int64>>([])
 
-    init(root: String, descriptors: DescriptorCache) {
+    /// How packs are opened: read and write by the store's writer (the descriptor cache keeps
+    /// one per path, for appends and reads alike), read-only elsewhere (a store that cannot be
+    /// written, a read-only filesystem).
+    private let openFlags: Int32
+
+    init(root: String, descriptors: DescriptorCache, writable: Bool) {
         self.root = root
         self.descriptors = descriptors
+        openFlags = writable ? O_RDWR : O_RDONLY
     }
 
     func path(_ pack: Int64) -> String { root + "/" + String(pack) + ".pack" }
@@ -33,7 +39,7 @@ final class PackFiles: Sendable {
             var (number, end): (Int64, Int64)
             if let known = current { (number, end) = known } else { (number, end) = try lastPack() }
             if end > 0 && end + Int64(bytes.count) > Self.packLimit { (number, end) = (number + 1, 0) }
-            try descriptors.with(path(number), flags: O_RDWR | O_CREAT) { fd throws(FSError) in
+            try descriptors.with(path(number), flags: openFlags | O_CREAT) { fd throws(FSError) in
                 try writeAll(fd, bytes, offset: Int(end))
             }
             current = (number, end + Int64(bytes.count))
@@ -63,7 +69,7 @@ final class PackFiles: Sendable {
         }
         for (i, pack) in packs.sorted().enumerated() {
             do {
-                try descriptors.with(path(pack), flags: O_RDWR) { fd throws(FSError) in
+                try descriptors.with(path(pack), flags: openFlags) { fd throws(FSError) in
                     if fsync(fd) != 0 { throw FSError.fromErrno(errno, "fsync pack \(path(pack))") }
                 }
             } catch {
@@ -76,8 +82,7 @@ final class PackFiles: Sendable {
 
     /// Fills `buffer` from `offset` of `pack`; returns the count read (short past its end).
     func read(pack: Int64, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(FSError) -> Int {
-        // Read and write, as `append` opens it: the descriptor cache keeps one per path.
-        try descriptors.with(path(pack), flags: O_RDWR) { fd throws(FSError) in
+        try descriptors.with(path(pack), flags: openFlags) { fd throws(FSError) in
             try readFully(fd, buffer, offset: Int(offset))
         }
     }
@@ -90,7 +95,7 @@ final class PackFiles: Sendable {
 
     /// Gives the disk back the blocks of a chunk no row names any more.
     func punch(pack: Int64, offset: Int64, length: Int64) throws(FSError) {
-        try descriptors.with(path(pack), flags: O_RDWR) { fd throws(FSError) in
+        try descriptors.with(path(pack), flags: openFlags) { fd throws(FSError) in
             let punchHoleKeepSize: Int32 = 0x02 | 0x01  // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
             // A filesystem without hole punching keeps the bytes: nothing reads them again.
             if systemFallocate(fd, punchHoleKeepSize, off_t(offset), off_t(length)) != 0, errno != EOPNOTSUPP {
