@@ -137,6 +137,9 @@ public final class Store: Sendable {
             throw .notAStore(path: path)
         }
         let pool: DatabasePool
+        // Blob reads, packs and staging files share one bounded set of descriptors.
+        let descriptors = DescriptorCache(capacity: 1024)
+        let packs = PackFiles(root: path + "/packs", descriptors: descriptors, writable: !readOnly)
         let meta: [String: String]
         let writer: MetadataWriter?
         do {
@@ -175,10 +178,9 @@ public final class Store: Sendable {
             do {
                 let reserve = path + "/reserve"
                 writer = try MetadataWriter(
-                    pool: pool, path: path + "/cairn.db", journalPath: path + "/journal", commitDelay: commitDelay
-                ) {
-                    Store.releaseReserveIfFull(storePath: path, reservePath: reserve)
-                }
+                    pool: pool, path: path + "/cairn.db", journalPath: path + "/journal", commitDelay: commitDelay,
+                    beforeCommit: { Store.releaseReserveIfFull(storePath: path, reservePath: reserve) },
+                    beforeLogSync: { () throws(FSError) in try packs.sync() })
             } catch {
                 throw .io("cannot open the store's database for writing: \(error)")
             }
@@ -186,14 +188,14 @@ public final class Store: Sendable {
             writer = nil
         }
         return Store(
-            path: path, identifier: uuid, pool: pool, writer: writer,
+            path: path, identifier: uuid, pool: pool, writer: writer, descriptors: descriptors, packs: packs,
             chunkSize: meta["chunk_size"].flatMap(Int.init) ?? defaultChunkSize,
             inlineThreshold: meta["inline_threshold"].flatMap(Int.init) ?? defaultInlineThreshold)
     }
 
     private init(
-        path: String, identifier: String, pool: DatabasePool, writer: MetadataWriter?, chunkSize: Int,
-        inlineThreshold: Int
+        path: String, identifier: String, pool: DatabasePool, writer: MetadataWriter?, descriptors: DescriptorCache,
+        packs: PackFiles, chunkSize: Int, inlineThreshold: Int
     ) {
         self.path = path
         self.identifier = identifier
@@ -201,10 +203,9 @@ public final class Store: Sendable {
         self.chunkSize = chunkSize
         self.inlineThreshold = inlineThreshold
         self.writer = writer
-        // Blob reads and staging files share one bounded set of descriptors.
-        self.descriptors = DescriptorCache(capacity: 1024)
+        self.descriptors = descriptors
         self.blobs = LocalBlobStore(root: path + "/blobs", descriptors: descriptors)
-        self.packs = PackFiles(root: path + "/packs", descriptors: descriptors, writable: writer != nil)
+        self.packs = packs
         self.staging = StagingArea(
             directory: path + "/staging", memoryLimit: Self.stagingMemoryLimit, budget: 256 << 20,
             descriptors: descriptors)

@@ -82,4 +82,17 @@ import Testing
         let missing = problems.filter { $0.kind == .missingChunk }
         #expect(missing.count == 1 && missing[0].paths.contains { $0.hasSuffix("second") })
     }
+
+    @Test func aMissingPackIsAnErrorThatSaysWhatToRun() throws {
+        let t = try TemporaryStore()
+        let file = try t.fs.writeFile(t.root, "small", pseudoRandomBytes(5_000, seed: 7))
+        t.fs.closeAudit()
+        t.store.close()  // and its descriptors, which would still read the file removed next
+        try FileManager.default.removeItem(atPath: t.store.path + "/packs/1.pack")
+        let store = try Store.open(at: t.store.path)
+        defer { store.close() }
+        let fs = try FileSystem(store: store)
+        #expect { _ = try fs.readFile(file.id) } throws: { "\($0)".contains("cairn fsck") }
+        #expect(try store.check().contains { $0.kind == .missingChunk })
+    }
 }

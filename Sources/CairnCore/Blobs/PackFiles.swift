@@ -62,6 +62,8 @@ final class PackFiles: Sendable {
     }
 
     /// Makes every append so far durable (fsync of the packs appended to since the last time).
+    /// Runs before each sync of the database's log (a durable commit): rows that reach the disk
+    /// never name bytes that did not.
     func sync() throws(FSError) {
         let packs = unsynced.withLock { packs in
             defer { packs.removeAll() }

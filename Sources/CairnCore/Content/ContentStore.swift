@@ -74,11 +74,15 @@ final class ContentStore: Sendable {
                     }
                 case .packed(let pack, let at, let size):
                     let n = max(0, min(available, size - offset))
-                    got =
-                        n > 0
-                        ? try store.packs.read(
-                            pack: pack, offset: at + Int64(offset),
-                            into: UnsafeMutableRawBufferPointer(rebasing: target[0..<n])) : 0
+                    do {
+                        got =
+                            n > 0
+                            ? try store.packs.read(
+                                pack: pack, offset: at + Int64(offset),
+                                into: UnsafeMutableRawBufferPointer(rebasing: target[0..<n])) : 0
+                    } catch .notFound {
+                        throw FSError.io("pack \(pack) holding chunk \(ref.digest) is missing; run `cairn fsck`")
+                    }
                 }
             } else {
                 do {

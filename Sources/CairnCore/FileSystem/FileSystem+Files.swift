@@ -162,9 +162,6 @@ extension FileSystem {
                     db, chunk.ref.digest, size: chunk.ref.length, small: chunk.inlineData, packs: store.packs, time: now
                 )
             }
-            // Before the commit that names them reaches the disk: every pack appended to since
-            // the last sync (earlier commits' chunks too, as the log's sync makes those durable).
-            if durable { try store.packs.sync() }
             let attrs = try NamespaceQueries.requireInode(db, inode)
             let manifestID = try ContentQueries.insertManifest(db, manifest)
             let seq = try NamespaceQueries.recordEvent(db, kind: "write", inode: inode, actor: actor, time: now)

@@ -70,15 +70,19 @@ final class MetadataWriter: Sendable {
     /// Called before each commit; gives back the space reserve when the disk is nearly full, so
     /// the commit (which carries operations already answered) has room.
     private let beforeCommit: @Sendable () -> Void
+    /// Called before the log is synced for a durable commit: what the log's rows name outside
+    /// the database (pack files) must reach the disk first.
+    private let beforeLogSync: @Sendable () throws(FSError) -> Void
 
     /// Opens the writer; first re-applies what a crashed writer answered for but did not commit.
     init(
         pool: DatabasePool, path: String, journalPath: String, commitDelay: Double,
-        beforeCommit: @escaping @Sendable () -> Void
+        beforeCommit: @escaping @Sendable () -> Void, beforeLogSync: @escaping @Sendable () throws(FSError) -> Void
     ) throws {
         self.pool = pool
         self.commitDelay = commitDelay
         self.beforeCommit = beforeCommit
+        self.beforeLogSync = beforeLogSync
         self.walPath = path + "-wal"
         connection = pool.writeWithoutTransaction { db in Connection(db.sqliteConnection!) }
         journal = try RedoJournal(path: journalPath)
@@ -313,6 +317,7 @@ final class MetadataWriter: Sendable {
 
     /// fsync of the WAL: every transaction committed so far reaches the disk.
     private func syncLog() throws(FSError) {
+        try beforeLogSync()
         let fd = Glibc.open(walPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }  // no WAL: everything is in the database file
         defer { Glibc.close(fd) }
