@@ -20,6 +20,32 @@ import Testing
         #expect(log.allSatisfy { $0.actor == "tester" })
     }
 
+    /// The kernel sends RELEASE after close(2) returns, in the background: it may come after
+    /// the next open of the file. What that open changed belongs to its own close (and actor),
+    /// not to the old handle's.
+    @Test func aLateReleaseLeavesWhatAnotherHandleChangedToThatHandle() throws {
+        let t = try TemporaryStore()
+        let (file, first) = try t.fs.create(
+            parent: t.root, name: Array("notes".utf8), mode: 0o644, flags: O_WRONLY | O_CREAT | O_TRUNC,
+            caller: .tester)
+        _ = try Array("alpha\nbeta\n".utf8).withUnsafeBytes { try t.fs.write(handle: first, offset: 0, data: $0) }
+        try t.fs.flush(handle: first)
+        let second = try t.fs.open(file.id, flags: O_WRONLY | O_TRUNC, caller: Self.editor)
+        try t.fs.release(handle: first)
+        func closes() throws -> [Int64] {
+            try t.fs.history(of: "notes", in: t.workspace).filter { $0.cause == "close" }.map(\.size)
+        }
+        #expect(try closes() == [11], "the truncation is the second handle's, not yet closed")
+        _ = try Array("BETA\n".utf8).withUnsafeBytes { try t.fs.write(handle: second, offset: 0, data: $0) }
+        try t.fs.flush(handle: second)
+        try t.fs.release(handle: second)
+        let log = try t.fs.history(of: "notes", in: t.workspace).filter { $0.cause == "close" }
+        #expect(log.map(\.size) == [5, 11])
+        #expect(log.first?.actor == Self.editor.actor)
+    }
+
+    private static let editor = Caller(uid: 0, gid: 0, pid: 2, actor: "editor")
+
     @Test func fsyncsOfOneSessionMakeOneVersion() throws {
         let t = try TemporaryStore()
         let (attrs, h) = try t.fs.create(

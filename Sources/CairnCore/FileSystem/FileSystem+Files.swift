@@ -86,13 +86,16 @@ extension FileSystem {
         }
     }
 
-    /// The last descriptor of an open is gone. Commits what a shared mmap dirtied after the last
-    /// flush, and drops the file's in-memory state when no handle is left.
+    /// The last descriptor of an open is gone. When it was the file's last handle: commits what
+    /// a shared mmap dirtied after the last flush, and drops the file's in-memory state. While
+    /// other handles have the file open, what is uncommitted may be theirs (the kernel sends
+    /// RELEASE in the background, possibly after the next open and its O_TRUNC): their close
+    /// commits it, under their actor.
     public func release(handle id: UInt64) throws(FSError) {
         guard let (handle, lastFile) = removeHandle(id) else { throw FSError.badHandle }
-        guard let file = lastFile ?? handle.file else { return }
-        defer { if let lastFile { dropIfUnused(lastFile) } }
-        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: lastFile != nil)
+        guard let file = lastFile else { return }
+        defer { dropIfUnused(file) }
+        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true)
     }
 
     /// Makes the file's current content durable. Versions are not multiplied: every fsync of one
