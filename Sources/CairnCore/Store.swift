@@ -261,6 +261,11 @@ public final class Store: Sendable {
         return try writer.perform(commit, work)
     }
 
+    /// See `MetadataWriter.observeTransactions` (nothing happens without a writer).
+    func observeTransactions(_ observer: @escaping @Sendable (_ committed: Bool) -> Void) {
+        writer?.observeTransactions(observer)
+    }
+
     /// Writes bookkeeping that changes no file (audit rows): kept out of the redo journal (a
     /// crash loses what was not committed), not counted as a change of the namespace, and
     /// committed before returning when `commit`.

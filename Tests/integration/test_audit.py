@@ -3,11 +3,15 @@ a shell pipeline; a changed row found by `verify` at that row, a log cut short f
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
+import unittest
+from unittest import mock
 
-from cairnfs import MountedTestCase
+from cairnfs import CairnMount, MountedTestCase
 from test_permissions import USER, as_user, ensure_user
 
 
@@ -149,3 +153,36 @@ class AuditTests(MountedTestCase):
         self.assertGreater(json.loads(verified.stdout)["rows"], 20)
         self.m.mount()
         self.assertEqual(self.m.cairn("fsck").returncode, 0)
+
+
+class AuditCommitTests(unittest.TestCase):
+    def test_audit_rows_ride_the_group_commit_and_the_head_follows_the_commit(self):
+        # With commits every 3 s, a close and its audit rows stay in the daemon's open
+        # transaction (a reader of the database sees neither) until the interval ends or a
+        # command asks for a commit; the head file then names the last committed row.
+        head = os.path.join(tempfile.mkdtemp(prefix="cairn-it-head-"), "head")
+        self.addCleanup(shutil.rmtree, os.path.dirname(head), True)
+        with mock.patch.dict(os.environ, {"CAIRN_COMMIT_DELAY_MS": "3000", "CAIRN_AUDIT_HEAD": head}):
+            m = CairnMount()
+            self.addCleanup(m.close)
+
+        def committed():
+            db = sqlite3.connect(f"file:{m.store}/cairn.db?mode=ro", uri=True)
+            try:
+                return db.execute("SELECT (SELECT count(*) FROM audit), (SELECT count(*) FROM versions)").fetchone()
+            finally:
+                db.close()
+
+        time.sleep(3.5)  # the mount's own changes commit
+        before = committed()
+        with open(m.p("note.txt"), "w") as f:
+            f.write("x\n")
+        time.sleep(0.5)  # ten audit batches
+        self.assertEqual(committed(), before, "nothing commits before the interval ends")
+        verified = json.loads(m.cairn("audit", "verify", "--json").stdout)
+        self.assertTrue(verified["intact"], verified)
+        audit_rows, versions = committed()
+        self.assertGreater(versions, before[1])
+        with open(head) as f:
+            head_id = int(f.read().split()[0])
+        self.assertEqual(head_id, audit_rows)

@@ -141,8 +141,7 @@ class ReadYourWritesTests(unittest.TestCase):
         # The daemon holds changes for their group commit (here up to 3 s, so that the test can
         # tell); a command reading the store asks it to commit first, so a script's next line
         # never misses its last write.
-        # (Without an audit log, whose batches commit on their own.)
-        with mock.patch.dict(os.environ, {"CAIRN_COMMIT_DELAY_MS": "3000", "CAIRN_AUDIT": "off"}):
+        with mock.patch.dict(os.environ, {"CAIRN_COMMIT_DELAY_MS": "3000"}):
             m = CairnMount()
         self.addCleanup(m.close)
         path = m.p("tally.txt")

@@ -21,11 +21,11 @@ public struct AuditRecord: Sendable, Codable, Equatable {
 }
 
 /// The tamper-evident audit log. Operations hand their records in (`record`, cheap: a queue);
-/// a thread writes them every 20 ms in one committed operation of the writer, each row's hash
-/// being SHA-256 of the previous row's hash and the row's own fields. After each batch the head
-/// of the chain (last id and hash) is written to a file outside the store, so that `verify`
-/// finds an edited row (the first whose hash does not follow) and a log cut short (the head
-/// names a row the store no longer has).
+/// a thread writes them every 20 ms into the writer's open transaction, each row's hash being
+/// SHA-256 of the previous row's hash and the row's own fields, and they commit with the group
+/// commit. After the commit that holds them, the head of the chain (last id and hash) is
+/// written to a file outside the store, so that `verify` finds an edited row (the first whose
+/// hash does not follow) and a log cut short (the head names a row the store no longer has).
 final class AuditLog: Sendable {
     struct Pending {
         var time: Timestamp
@@ -52,16 +52,41 @@ final class AuditLog: Sendable {
     private let stopped = DispatchSemaphore(value: 0)
     /// The hash of the last row written (the chain's head), and its id.
     private let head = Mutex<(id: Int64, hash: Data)>((0, Data(count: 32)))
+    /// The last row inserted and not yet committed: the head file names it after the commit.
+    private let pendingHead = Mutex<(id: Int64, hash: Data)?>(nil)
+    /// SQLite rolled back rows of the chain (a full disk): the next batch chains from the last
+    /// row the store has.
+    private let headLost = Atomic<Bool>(false)
 
     init(store: Store) throws(FSError) {
         self.store = store
         self.headPath = Self.defaultHeadPath(store)
-        let last = try store.read { db in try db.row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1") }
-        if let last { head.withLock { $0 = (last[0], last[1]) } }
+        let stored = try Self.lastRow(store)
+        head.withLock { $0 = stored }
         let thread = Thread { [self] in self.loop() }
         thread.name = "cairn-audit"
         thread.start()
         store.stopBeforeClosing { [weak self] in self?.stop() }
+        store.observeTransactions { [weak self] committed in self?.transactionEnded(committed: committed) }
+    }
+
+    /// The last row of the chain in the store (the start of a chain when there is none).
+    private static func lastRow(_ store: Store) throws(FSError) -> (id: Int64, hash: Data) {
+        let last = try store.read { db in try db.row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1") }
+        return last.map { ($0[0], $0[1]) } ?? (0, Data(count: 32))
+    }
+
+    /// On the writer, after a commit or a rollback of its transaction.
+    private func transactionEnded(committed: Bool) {
+        let pending = pendingHead.withLock { pending in
+            defer { pending = nil }
+            return pending
+        }
+        if committed {
+            if let pending { writeHead(pending.id, pending.hash) }
+        } else if pending != nil {
+            headLost.store(true, ordering: .relaxed)
+        }
     }
 
     /// Outside the store, so that whoever can rewrite the store's database cannot also rewrite
@@ -84,12 +109,13 @@ final class AuditLog: Sendable {
         if first { wake.signal() }
     }
 
-    /// Writes what is queued, then stops the thread.
+    /// Writes what is queued and commits it, then stops the thread.
     func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         wake.signal()
         stopped.wait()
         flush()
+        _ = try? store.writeBookkeeping(commit: true) { _ in }
     }
 
     private func loop() {
@@ -101,13 +127,23 @@ final class AuditLog: Sendable {
         stopped.signal()
     }
 
-    /// Writes the queued records, chained, then the new head outside the store. Paths are
-    /// resolved on the writer, which sees the operations not yet committed, in one short turn;
-    /// rows are hashed off it, and inserted `chunk` at a time, so that file operations wait for
-    /// the writer briefly. The last chunk commits, and only then does the head file name the rows.
-    /// Flushes run one at a time (the head is theirs while they run).
+    /// Writes the queued records, chained. Paths are resolved on the writer, which sees the
+    /// operations not yet committed, in one short turn; rows are hashed off it, and inserted
+    /// `chunk` at a time, so that file operations wait for the writer briefly. The group commit
+    /// commits them, and only then does the head file name them (`transactionEnded`). Flushes
+    /// run one at a time (the head is theirs while they run).
     func flush() {
         head.withLock { head in
+            if headLost.exchange(false, ordering: .relaxed) {
+                do {
+                    head = try Self.lastRow(store)
+                } catch {
+                    headLost.store(true, ordering: .relaxed)
+                    FileHandle.standardError.write(
+                        Data("cairn: reading the audit log's last row failed: \(error)\n".utf8))
+                    return
+                }
+            }
             let batch = queue.withLock { q -> [Pending] in
                 defer { q.removeAll(keepingCapacity: true) }
                 return q
@@ -144,15 +180,16 @@ final class AuditLog: Sendable {
                         ]
                     }
                     // One statement for the chunk: a statement per row costs more than the row.
-                    let last = chunk.count == placed.count
-                    let id = try store.writeBookkeeping(commit: last) { db in
+                    let id = try store.writeBookkeeping(commit: false) { db in
                         try db.run(Self.insert(rows: chunk.count), SQLArguments(values))
-                        return db.lastInsertedRowID
+                        let id = db.lastInsertedRowID
+                        // In the same turn of the writer: no commit comes between.
+                        pendingHead.withLock { $0 = (id, hash) }
+                        return id
                     }
                     head = (id, hash)
                     placed = placed.dropFirst(chunk.count)
                 }
-                writeHead(head.id, head.hash)
             } catch {
                 let left = placed.isEmpty ? batch.count : placed.count
                 FileHandle.standardError.write(

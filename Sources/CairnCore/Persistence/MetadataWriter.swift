@@ -73,6 +73,9 @@ final class MetadataWriter: Sendable {
     /// Called before the log is synced for a durable commit: what the log's rows name outside
     /// the database (pack files) must reach the disk first.
     private let beforeLogSync: @Sendable () throws(FSError) -> Void
+    /// Told on the writer after each commit (true) and after a transaction SQLite rolled back
+    /// (false): what the caller put in the transaction is in the store now, or gone.
+    private let transactionObservers = Mutex<[@Sendable (Bool) -> Void]>([])
 
     /// Opens the writer; first re-applies what a crashed writer answered for but did not commit.
     init(
@@ -161,6 +164,16 @@ final class MetadataWriter: Sendable {
         return value
     }
 
+    /// Registers `observer` (see `transactionObservers`). It runs on the writer: it must not
+    /// use the store.
+    func observeTransactions(_ observer: @escaping @Sendable (_ committed: Bool) -> Void) {
+        transactionObservers.withLock { $0.append(observer) }
+    }
+
+    private func notifyObservers(committed: Bool) {
+        for observer in transactionObservers.withLock({ $0 }) { observer(committed) }
+    }
+
     /// Reads through the writer's connection, so the reader sees the open transaction.
     func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
         do {
@@ -232,6 +245,7 @@ final class MetadataWriter: Sendable {
         db.log?.removeAll()
         confined.bookkeeping?.removeAll()
         confined.journaled = 0
+        notifyObservers(committed: true)
         try journal.reset()
     }
 
@@ -282,6 +296,7 @@ final class MetadataWriter: Sendable {
         confined.transaction -= 1
         confined.journaled = 0
         confined.bookkeeping?.removeAll()
+        notifyObservers(committed: false)
         do {
             try recover()
         } catch {
