@@ -70,8 +70,9 @@ final class MetadataWriter: Sendable {
     /// Called before each commit; gives back the space reserve when the disk is nearly full, so
     /// the commit (which carries operations already answered) has room.
     private let beforeCommit: @Sendable () -> Void
-    /// Called before the log is synced for a durable commit: what the log's rows name outside
-    /// the database (pack files) must reach the disk first.
+    /// Called before the log's contents become durable (the log synced for a durable commit, or
+    /// copied into the database by a checkpoint, which syncs it): what its rows name outside the
+    /// database (pack files) must reach the disk first.
     private let beforeLogSync: @Sendable () throws(FSError) -> Void
     /// Told on the writer after each commit (true) and after a transaction SQLite rolled back
     /// (false): what the caller put in the transaction is in the store now, or gone.
@@ -381,6 +382,12 @@ final class MetadataWriter: Sendable {
             return copied
         }
         guard frames - copied > Self.checkpointPages else { return }
+        do {
+            try beforeLogSync()
+        } catch {
+            FileHandle.standardError.write(Data("cairn: checkpoint put off, syncing packs failed: \(error)\n".utf8))
+            return
+        }
         guard let result = try? checkpointer.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) else {
             return
         }
