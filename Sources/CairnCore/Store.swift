@@ -184,6 +184,11 @@ public final class Store: Sendable {
             } catch {
                 throw .io("cannot open the store's database for writing: \(error)")
             }
+            do {
+                try packs.syncAll()
+            } catch {
+                throw .io("cannot sync the store's packs: \(error)")
+            }
         } else {
             writer = nil
         }

@@ -81,6 +81,26 @@ import Testing
         #expect(problems.filter { $0.kind == .corruptChunk }.count == 1)
         let missing = problems.filter { $0.kind == .missingChunk }
         #expect(missing.count == 1 && missing[0].paths.contains { $0.hasSuffix("second") })
+        // Read, the lost bytes are an error, not zeros.
+        #expect { _ = try t.fs.readFile(t.fs.lookup(parent: t.root, name: name("second")).id) } throws: {
+            "\($0)".contains("cut short")
+        }
+    }
+
+    /// After a power loss a pack can be shorter than rows on disk say: a new process never
+    /// appends where those rows point, it begins a pack of its own.
+    @Test func eachProcessThatWritesBeginsAPackOfItsOwn() throws {
+        let t = try TemporaryStore()
+        try t.fs.writeFile(t.root, "first", pseudoRandomBytes(1_000, seed: 10))
+        t.fs.closeAudit()
+        t.store.close()
+        let store = try Store.open(at: t.store.path)
+        defer { store.close() }
+        let fs = try FileSystem(store: store)
+        try fs.writeFile(try store.workspace(named: "default").root, "second", pseudoRandomBytes(1_000, seed: 20))
+        let packs = try FileManager.default.contentsOfDirectory(atPath: t.store.path + "/packs").sorted()
+        #expect(packs == ["1.pack", "2.pack"])
+        fs.closeAudit()
     }
 
     @Test func aMissingPackIsAnErrorThatSaysWhatToRun() throws {

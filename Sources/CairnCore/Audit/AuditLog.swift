@@ -181,6 +181,11 @@ final class AuditLog: Sendable {
                     }
                     // One statement for the chunk: a statement per row costs more than the row.
                     let id = try store.writeBookkeeping(commit: false) { db in
+                        // The rows before these were rolled back since they were chained: these
+                        // would not follow from the rows the store has. The next batch starts over.
+                        if headLost.load(ordering: .relaxed) {
+                            throw FSError.io("the audit chain's last rows were lost")
+                        }
                         try db.run(Self.insert(rows: chunk.count), SQLArguments(values))
                         let id = db.lastInsertedRowID
                         // In the same turn of the writer: no commit comes between.

@@ -7,18 +7,29 @@ import Synchronization
 /// and offset. A chunk no version needs any more is punched out of its pack (the pack keeps its
 /// length, the disk gets the blocks back).
 ///
-/// A crash can leave bytes at the end of a pack that no row names (appended, never committed):
-/// they are skipped, never read.
+/// Each process that writes begins a pack of its own: after a power loss a pack may be shorter
+/// than rows that reached the disk say (the kernel writes the log and the packs back in no
+/// particular order), and appending at its end again would give those offsets new bytes. A
+/// crash can leave bytes at the end of a pack that no row names (appended, never committed):
+/// they are never read.
 final class PackFiles: Sendable {
     /// A pack takes appends until it is this long; then the next one begins.
     static let packLimit: Int64 = 64 << 20
 
     let root: String
     private let descriptors: DescriptorCache
-    /// The pack appends go to and its length; nil until the first append looks.
+    /// The pack appends go to and its length; nil until the first append.
     private let current = Mutex<(number: Int64, end: Int64)?>(nil)
-    /// Packs appended to since the last `sync`.
-    private let unsynced = Mutex<Set<Int64>>([])
+    /// Packs appended to since the last `sync`, and whether a pack was made since (the
+    /// directory's entry for it must reach the disk too).
+    private let unsynced = Mutex(Unsynced())
+    private struct Unsynced {
+        var packs: Set<Int64> = []
+        var directory = false
+    }
+    /// Held through a whole `sync`: a sync that returns has every earlier append on disk, even
+    /// when another sync took those packs out of `unsynced` first.
+    private let syncing = Mutex(0)
 
     /// How packs are opened: read and write by the store's writer (the descriptor cache keeps
     /// one per path, for appends and reads alike), read-only elsewhere (a store that cannot be
@@ -37,48 +48,66 @@ final class PackFiles: Sendable {
     func append(_ bytes: UnsafeRawBufferPointer) throws(FSError) -> (pack: Int64, offset: Int64) {
         try current.withLock { current throws(FSError) in
             var (number, end): (Int64, Int64)
-            if let known = current { (number, end) = known } else { (number, end) = try lastPack() }
-            if end > 0 && end + Int64(bytes.count) > Self.packLimit { (number, end) = (number + 1, 0) }
+            if let known = current { (number, end) = known } else { (number, end) = (try numbers().max() ?? 0, 0) }
+            if end == 0 || end + Int64(bytes.count) > Self.packLimit {
+                (number, end) = (number + 1, 0)
+                unsynced.withLock { $0.directory = true }
+            }
             try descriptors.with(path(number), flags: openFlags | O_CREAT) { fd throws(FSError) in
                 try writeAll(fd, bytes, offset: Int(end))
             }
             current = (number, end + Int64(bytes.count))
-            unsynced.withLock { _ = $0.insert(number) }
+            unsynced.withLock { _ = $0.packs.insert(number) }
             return (number, end)
         }
     }
 
-    /// The highest-numbered pack and its length (a new store: pack 1, empty).
-    private func lastPack() throws(FSError) -> (Int64, Int64) {
+    /// The numbers of the packs there are.
+    private func numbers() throws(FSError) -> [Int64] {
         try makeDirectory(root)
-        let numbers = try listDirectory(root).compactMap { name -> Int64? in
+        return try listDirectory(root).compactMap { name -> Int64? in
             guard name.hasSuffix(".pack") else { return nil }
             return Int64(name.dropLast(5))
         }
-        guard let last = numbers.max() else { return (1, 0) }
-        var st = stat()
-        guard stat(path(last), &st) == 0 else { throw FSError.fromErrno(errno, "stat pack \(path(last))") }
-        return (last, Int64(st.st_size))
     }
 
-    /// Makes every append so far durable (fsync of the packs appended to since the last time).
-    /// Runs before each sync of the database's log (a durable commit): rows that reach the disk
-    /// never name bytes that did not.
+    /// Makes every append so far durable (fsync of the packs appended to since the last time, and
+    /// of the directory when a pack was made). Runs before each sync of the database's log and
+    /// each checkpoint: rows that reach the disk never name bytes that did not.
     func sync() throws(FSError) {
-        let packs = unsynced.withLock { packs in
-            defer { packs.removeAll() }
-            return packs
-        }
-        for (i, pack) in packs.sorted().enumerated() {
-            do {
-                try descriptors.with(path(pack), flags: openFlags) { fd throws(FSError) in
-                    if fsync(fd) != 0 { throw FSError.fromErrno(errno, "fsync pack \(path(pack))") }
-                }
+        try syncing.withLock { _ throws(FSError) in
+            let taken = unsynced.withLock { state in
+                defer { state = Unsynced() }
+                return state
+            }
+            do throws(FSError) {
+                for pack in taken.packs.sorted() { try syncFile(path(pack)) }
+                if taken.directory { try syncDirectory(root) }
             } catch {
                 // Still to do next time.
-                unsynced.withLock { $0.formUnion(packs.sorted()[i...]) }
+                unsynced.withLock { state in
+                    state.packs.formUnion(taken.packs)
+                    state.directory = state.directory || taken.directory
+                }
                 throw error
             }
+        }
+    }
+
+    /// When the store opens for writing: what an earlier process appended may still be only in
+    /// the page cache (it was killed), while the rows its redo journal replays name it.
+    func syncAll() throws(FSError) {
+        let all = try numbers()
+        unsynced.withLock { state in
+            state.packs.formUnion(all)
+            state.directory = state.directory || !all.isEmpty
+        }
+        try sync()
+    }
+
+    private func syncFile(_ file: String) throws(FSError) {
+        try descriptors.with(file, flags: openFlags) { fd throws(FSError) in
+            if fsync(fd) != 0 { throw FSError.fromErrno(errno, "fsync pack \(file)") }
         }
     }
 

@@ -83,6 +83,10 @@ final class ContentStore: Sendable {
                     } catch .notFound {
                         throw FSError.io("pack \(pack) holding chunk \(ref.digest) is missing; run `cairn fsck`")
                     }
+                    // A pack shorter than its rows say lost bytes (a power loss): not zeros.
+                    if got < n {
+                        throw FSError.io("pack \(pack) is cut short in chunk \(ref.digest); run `cairn fsck`")
+                    }
                 }
             } else {
                 do {

@@ -212,6 +212,8 @@ final class MetadataWriter: Sendable {
             connection.finalize()
         }
         try? checkpointer.close()
+        // Closing the last connection checkpoints the log into the database.
+        try? beforeLogSync()
     }
 
     /// Makes the operations of the open transaction survive a crash of the daemon: appends the
@@ -311,11 +313,16 @@ final class MetadataWriter: Sendable {
     /// them; the transaction keeps its number). If that fails too, as `lostTransaction`.
     private func undoFailedOperation() {
         let db = connection
+        // The replay needs the room the transaction had (the disk may be what failed).
+        beforeCommit()
         do {
             try db.control("ROLLBACK")
             try db.control("BEGIN IMMEDIATE")
             for log in [db.log, confined.bookkeeping] {
-                guard let log, let statements = StatementLog.decode(log.bytes[...]) else { continue }
+                guard let log else { continue }
+                guard let statements = StatementLog.decode(log.bytes[...]) else {
+                    throw FSError.io("the writer's statement log does not decode")
+                }
                 try Self.replay(statements, on: db)
             }
         } catch {

@@ -195,7 +195,9 @@ extension FileSystem {
             for stored in file.pendingStored { named.insert(stored.ref.digest) }
             file.lock.unlock()
         }
-        let (doomed, strays) = try store.write(.now) { db in
+        // Durable before any bytes go: a power loss must not bring back rows whose chunks were
+        // punched out of their pack or deleted (a later write of the same bytes would name them).
+        let (doomed, strays) = try store.write(.durable) { db in
             var after = markedUpTo
             while true {
                 let batch = try GCQueries.manifests(db, after: after, limit: 1000)
