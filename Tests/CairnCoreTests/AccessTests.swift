@@ -41,6 +41,8 @@ import Testing
         #expect(rows[1].0 == "grant" && rows[1].1 == "stranger" && rows[1].2.hasPrefix("denied: only an admin"))
         #expect(rows[2] == ("quota", "tester", "ok: bytes 1000, files none"))
         #expect(try t.fs.auditRecords(ops: ["grant"]).allSatisfy { $0.workspace == "default" })
+        // Only the refusal is a denial, not the actions whose result says more than "ok".
+        #expect(try t.fs.auditRecords(deniedOnly: true).map(\.actor) == ["stranger"])
     }
 
     @Test func cliActionsNeedTheRoleTheirChangeNeeds() throws {

@@ -22,7 +22,7 @@ extension FileSystem {
             try db.rows(
                 """
                 SELECT id, time_ns, actor, uid, pid, process, op, workspace, path, version, bytes, result FROM audit
-                WHERE (? IS NULL OR actor = ?) AND time_ns >= ? AND (? = 0 OR result != 'ok')
+                WHERE (? IS NULL OR actor = ?) AND time_ns >= ? AND (? = 0 OR result LIKE 'denied%')
                 ORDER BY id DESC
                 """, [actor, actor, since?.nanoseconds ?? 0, deniedOnly ? 1 : 0]
             ).lazy.map(Self.auditRecord).filter { r in

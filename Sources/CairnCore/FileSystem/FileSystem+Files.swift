@@ -336,8 +336,10 @@ extension FileSystem {
     }
 
     /// Commits what the daemon has answered for and not committed yet (group commit holds it up
-    /// to `Store.defaultCommitDelay`), so that a reader of the database opened next sees it.
+    /// to `Store.defaultCommitDelay`), the audit records queued for it included, so that a
+    /// reader of the database opened next sees it.
     public func commitAnswered() throws(FSError) {
+        flushAudit()
         try store.writer?.flush()
     }
 }
