@@ -90,7 +90,7 @@ import Testing
                 let size = [100, 70_000, 1 << 20, (1 << 20) + 5000].randomElement(using: &rng)!
                 try t.fs.writeFile(parent, file, pseudoRandomBytes(size, seed: UInt64.random(in: 0..<4, using: &rng)))
             case 6, 7:
-                try? t.fs.unlink(parent: parent, name: name(file), caller: .tester)
+                _ = try? t.fs.unlink(parent: parent, name: name(file), caller: .tester)
             case 8:
                 try? t.fs.rename(
                     parent: parent, name: name(file), newParent: parent == dir ? t.root : dir, newName: name(file),

@@ -95,7 +95,7 @@ extension FileSystem {
         guard let (handle, lastFile) = removeHandle(id) else { throw FSError.badHandle }
         guard let file = lastFile else { return }
         defer { dropIfUnused(file) }
-        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true)
+        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true, unlessReopened: true)
     }
 
     /// Makes the file's current content durable. Versions are not multiplied: every fsync of one
@@ -116,15 +116,19 @@ extension FileSystem {
     /// Commits the file's changes as a version (see the type's contract).
     /// `enforceQuota`: close and fsync refuse a commit past the workspace's quota; commits the
     /// daemon makes on its own (rename, shutdown) never lose what was written.
+    /// `unlessReopened`: commit nothing if a handle has opened the file again since its last one
+    /// was released (what is uncommitted may be that open's O_TRUNC: its close commits it).
     func commit(
         _ file: OpenFile, cause: String, actor: String, durable: Bool, seal: Bool, force: Bool = false,
-        enforceQuota: Bool = false
+        enforceQuota: Bool = false, unlessReopened: Bool = false
     ) throws(FSError) {
         // Before the file's lock: gc takes the sweep lock first, then reads open files.
         store.sweepLock.lockShared()
         defer { store.sweepLock.unlock() }
         file.lock.lock()
         defer { file.lock.unlock() }
+        // The open bumps the count before it changes the file, under this lock.
+        if unlessReopened, hasHandles(file) { return }
         guard file.modified || (force && durable) else {
             if seal, let session = file.sessionVersion {
                 // close after fsync: the session's version is final now.

@@ -172,6 +172,9 @@ public final class FileSystem: Sendable {
 
     func openFile(_ inode: InodeID) -> OpenFile? { table.withLock { $0.files[inode] } }
 
+    /// Whether some handle has `file` open (its count changes under the table's lock).
+    func hasHandles(_ file: OpenFile) -> Bool { table.withLock { _ in file.handleCount > 0 } }
+
     /// Every file some handle has open.
     var openFiles: [OpenFile] { table.withLock { Array($0.files.values) } }
 
