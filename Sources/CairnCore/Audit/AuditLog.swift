@@ -115,7 +115,7 @@ final class AuditLog: Sendable {
         wake.signal()
         stopped.wait()
         flush()
-        _ = try? store.writeBookkeeping(commit: true) { _ in }
+        try? store.writer?.flush()
     }
 
     private func loop() {

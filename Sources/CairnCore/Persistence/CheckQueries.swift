@@ -51,15 +51,15 @@ enum CheckQueries {
     static func blob(_ db: Connection, _ digest: BlobDigest) throws -> (
         size: Int, small: ContentQueries.SmallChunk?
     )? {
-        try db.row("SELECT size, data, pack, pack_offset, size FROM blobs WHERE digest = ?", [Data(digest.bytes)])
-            .map { ($0[0], ContentQueries.smallChunk($0, at: 1)) }
+        try db.row("SELECT \(ContentQueries.smallChunkColumns) FROM blobs WHERE digest = ?", [Data(digest.bytes)])
+            .map { ($0[3], ContentQueries.smallChunk($0, at: 0)) }
     }
 
     static func blobRows(_ db: Connection) throws -> [(
         digest: BlobDigest, size: Int, small: ContentQueries.SmallChunk?
     )] {
-        try db.rows("SELECT digest, size, data, pack, pack_offset, size FROM blobs").compactMap { row in
-            BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[1], ContentQueries.smallChunk(row, at: 2)) }
+        try db.rows("SELECT digest, \(ContentQueries.smallChunkColumns) FROM blobs").compactMap { row in
+            BlobDigest(bytes: [UInt8](row[0] as Data)).map { ($0, row[4], ContentQueries.smallChunk(row, at: 1)) }
         }
     }
 

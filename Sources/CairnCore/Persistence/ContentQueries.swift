@@ -2,7 +2,6 @@ import Foundation
 
 /// The SQL of file contents: blobs, manifests and versions.
 enum ContentQueries {
-    /// Records a chunk; `inlineData` for chunks kept in the database. Idempotent.
     /// Records a chunk. A small one (`small`: its bytes) is appended to a pack first, unless the
     /// store has it already; a large one is a blob file already.
     static func recordBlob(
@@ -31,12 +30,15 @@ enum ContentQueries {
     static func smallChunk(_ db: Connection, _ digest: BlobDigest) throws -> SmallChunk? {
         guard
             let row = try db.row(
-                "SELECT data, pack, pack_offset, size FROM blobs WHERE digest = ?", [Data(digest.bytes)])
+                "SELECT \(smallChunkColumns) FROM blobs WHERE digest = ?", [Data(digest.bytes)])
         else { return nil }
         return smallChunk(row, at: 0)
     }
 
-    /// The location in `row` from column `first` on: data, pack, pack_offset, size.
+    /// The columns `smallChunk(_:at:)` decodes, in its order.
+    static let smallChunkColumns = "data, pack, pack_offset, size"
+
+    /// The location in `row` from column `first` on (`smallChunkColumns`).
     static func smallChunk(_ row: SQLRow, at first: Int) -> SmallChunk? {
         if let data: Data = row[first] { return .row(data) }
         guard let pack: Int64 = row[first + 1], let offset: Int64 = row[first + 2] else { return nil }
