@@ -23,6 +23,27 @@ final class OpenFile: @unchecked Sendable {
     /// set-group-ID bits (see `FileSystem.dropSetIDBits`).
     var mode: UInt32
     var gid: UInt32
+    /// With `mode` and `gid`, the owner and access time. A change of these four while the file
+    /// has uncommitted content stays here (`attributesPending`) and is written with that
+    /// content's version, as mtime and ctime are: tar sets times, owner and mode of every file
+    /// it writes before it closes it, three row updates otherwise.
+    var uid: UInt32
+    var atime: Timestamp
+    var attributesPending = false
+    /// The inode's row as last read (`FileSystem.currentAttributes`).
+    var row: RowSnapshot
+
+    var ownership: NamespaceQueries.Ownership { .init(mode: mode, uid: uid, gid: gid, atime: atime) }
+
+    /// Takes what a setattr leaves (caller holds the lock).
+    func takeChangedAttributes(_ attributes: InodeAttributes) {
+        mode = attributes.mode
+        uid = attributes.uid
+        gid = attributes.gid
+        atime = attributes.atime
+        mtime = attributes.mtime
+        ctime = attributes.ctime
+    }
     /// Content or size changed since the last commit.
     var modified = false
     /// Chunks moved into storage by a commit that has not reached the database yet (it failed):
@@ -39,17 +60,19 @@ final class OpenFile: @unchecked Sendable {
 
     private var chunkSize: Int { content.chunkSize }
 
-    init(
-        inode: InodeID, manifest: Manifest, attributes: InodeAttributes, content: ContentStore, staging: StagingArea
-    ) {
+    init(inode: InodeID, manifest: Manifest, row: RowSnapshot, content: ContentStore, staging: StagingArea) {
+        let attributes = row.attributes
         self.inode = inode
         self.manifest = manifest
+        self.row = row
         self.size = attributes.size
         self.committedSize = attributes.size
         self.mtime = attributes.mtime
         self.ctime = attributes.ctime
         self.mode = attributes.mode
         self.gid = attributes.gid
+        self.uid = attributes.uid
+        self.atime = attributes.atime
         self.content = content
         self.staging = staging
     }
@@ -79,9 +102,14 @@ final class OpenFile: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         // A restore changes mode and group with the content: the set-ID check of later writes
-        // must see them, whatever the content.
-        mode = attributes.mode
-        gid = attributes.gid
+        // must see them, whatever the content (unless the handles changed them since: their
+        // commit replaces the restored ones).
+        if !attributesPending {
+            mode = attributes.mode
+            gid = attributes.gid
+            uid = attributes.uid
+            atime = attributes.atime
+        }
         guard !modified, staged.isEmpty else { return }
         self.manifest = manifest
         size = attributes.size
@@ -264,4 +292,11 @@ final class OpenFile: @unchecked Sendable {
         if syncAtEnd { try content.store.syncFilesystem() }
         return pendingStored
     }
+}
+
+/// An inode's row as read when `Store.changes` had the count `readAt`: still the row while the
+/// count has not moved (every operation that may change rows moves it, after its turn).
+struct RowSnapshot {
+    var attributes: InodeAttributes
+    var readAt: Int
 }

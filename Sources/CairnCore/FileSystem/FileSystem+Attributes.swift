@@ -40,50 +40,65 @@ extension FileSystem {
     ) throws(FSError) -> InodeAttributes {
         file?.lock.lock()
         defer { file?.lock.unlock() }
-        let openMtime = file?.mtime
-        // A file with uncommitted content gets its version at close, with these attributes; a
-        // version of its own would only repeat the last one (tar sets mode, owner and times on
-        // every file it writes).
-        let ridesOnContent = file?.modified ?? false
+        if let file, file.modified {
+            // The file gets its version at close, with these attributes: a version, an event or
+            // a row update of their own would only repeat what that commit writes.
+            let updated = Self.applying(changes, to: try currentAttributes(file), now: now, caller: caller)
+            file.takeChangedAttributes(updated)
+            file.attributesPending = true
+            return updated
+        }
         let updated = try store.write(.deferred) { db -> InodeAttributes in
-            let current = try NamespaceQueries.requireInode(db, inode)
-            let mtime = Self.resolve(changes.mtime, openMtime ?? current.mtime, now: now)
-            var mode = changes.mode.map { (current.mode & S_IFMT) | ($0 & 0o7777) } ?? current.mode
-            if changes.dropsSetID, !current.isDirectory {
-                mode = Self.modeDroppingSetID(mode, of: current.gid, by: caller)
-            }
+            var current = try NamespaceQueries.requireInode(db, inode)
+            if let file { current.mtime = file.mtime }
+            let updated = Self.applying(changes, to: current, now: now, caller: caller)
+            try NamespaceQueries.updateAttributes(
+                db, inode,
+                .init(
+                    mode: updated.mode, uid: updated.uid, gid: updated.gid, atime: updated.atime,
+                    mtime: updated.mtime, ctime: updated.ctime))
             let cause =
-                changes.mode != nil || mode != current.mode
+                changes.mode != nil || updated.mode != current.mode
                 ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
-            let update = NamespaceQueries.AttributeUpdate(
-                mode: mode,
-                uid: changes.uid ?? current.uid, gid: changes.gid ?? current.gid,
-                atime: Self.resolve(changes.atime, current.atime, now: now), mtime: mtime, ctime: now)
-            try NamespaceQueries.updateAttributes(db, inode, update)
-            // Riding on content, the change is part of the write event and version at close.
-            if !ridesOnContent {
-                let seq = try NamespaceQueries.recordEvent(
-                    db, kind: "attr", inode: inode, actor: caller.actor, time: now)
-                try ContentQueries.recordAttributeVersion(db, inode: inode, seq: seq, actor: caller.actor, cause: cause)
-            }
-            var updated = current
-            updated.mode = update.mode
-            updated.uid = update.uid
-            updated.gid = update.gid
-            updated.atime = update.atime
-            updated.mtime = update.mtime
-            updated.ctime = update.ctime
+            let seq = try NamespaceQueries.recordEvent(
+                db, kind: "attr", inode: inode, actor: caller.actor, time: now)
+            try ContentQueries.recordAttributeVersion(db, inode: inode, seq: seq, actor: caller.actor, cause: cause)
             return updated
         }
         if let file {
-            file.mtime = updated.mtime
-            file.ctime = updated.ctime
-            file.mode = updated.mode
-            file.gid = updated.gid
+            file.takeChangedAttributes(updated)
             // An attribute version is now current; the write session continues in a new one.
-            if !ridesOnContent { file.sessionVersion = nil }
+            file.sessionVersion = nil
         }
         return updated
+    }
+
+    /// `current` as `changes`, made by `caller` at `now`, leave it (ctime: now).
+    private static func applying(
+        _ changes: AttributeChanges, to current: InodeAttributes, now: Timestamp, caller: Caller
+    ) -> InodeAttributes {
+        var updated = current
+        if let mode = changes.mode { updated.mode = (current.mode & S_IFMT) | (mode & 0o7777) }
+        if changes.dropsSetID, !current.isDirectory {
+            updated.mode = modeDroppingSetID(updated.mode, of: current.gid, by: caller)
+        }
+        updated.uid = changes.uid ?? current.uid
+        updated.gid = changes.gid ?? current.gid
+        updated.atime = resolve(changes.atime, current.atime, now: now)
+        updated.mtime = resolve(changes.mtime, current.mtime, now: now)
+        updated.ctime = now
+        return updated
+    }
+
+    /// Writes the attribute changes an open file holds for its next commit into its row now,
+    /// for an operation that records a version from the row (extended attributes).
+    func storePendingAttributes(of inode: InodeID) throws(FSError) {
+        guard let file = openFile(inode) else { return }
+        file.lock.lock()
+        defer { file.lock.unlock() }
+        guard file.attributesPending else { return }
+        try store.write(.deferred) { db in try NamespaceQueries.setOwnership(db, inode, file.ownership) }
+        file.attributesPending = false
     }
 
     /// A write by a process without CAP_FSETID (here: anyone but root) drops the set-user-ID bit,
@@ -164,6 +179,7 @@ extension FileSystem {
         try Self.validateXattr(name: name)
         try authorize(caller, inode, needs: .writer)
         guard value.count <= Limits.maxXattrValue else { throw FSError.attributeTooLarge }
+        try storePendingAttributes(of: inode)
         try store.write(.deferred) { db in
             let attrs = try NamespaceQueries.requireInode(db, inode)
             // As ext4: user attributes only on regular files and directories.
@@ -187,6 +203,7 @@ extension FileSystem {
     public func removexattr(_ inode: InodeID, name: [UInt8], caller: Caller) throws(FSError) {
         try Self.validateXattr(name: name)
         try authorize(caller, inode, needs: .writer)
+        try storePendingAttributes(of: inode)
         try store.write(.deferred) { db in
             guard try XattrQueries.remove(db, inode: inode, name: name) else { throw FSError.noAttribute }
             try Self.recordXattrChange(db, inode: inode, caller: caller)

@@ -31,6 +31,7 @@ extension FileSystem {
         parent: InodeID, name: [UInt8], mode: UInt32, flags: Int32, caller: Caller
     ) throws(FSError) -> (InodeAttributes, UInt64) {
         let attrs: InodeAttributes
+        let before = store.changes.load(ordering: .relaxed)
         do {
             attrs = try makeNode(parent: parent, name: name, mode: S_IFREG | (mode & 0o7777), caller: caller)
         } catch .exists where flags & O_EXCL == 0 {
@@ -39,7 +40,12 @@ extension FileSystem {
             let handle = try open(existing.id, flags: flags, caller: caller)
             return (try getattr(existing.id), handle)
         }
-        let handle = try addHandle(inode: attrs.id, flags: flags, caller: caller, regular: true, created: attrs)
+        // The new row is known without reading it, if no other operation ran meanwhile (one that
+        // did, finished or not, moved the count too: the next use reads the row).
+        let readAt = store.changes.load(ordering: .relaxed) == before + 1 ? before + 1 : -1
+        let handle = try addHandle(
+            inode: attrs.id, flags: flags, caller: caller, regular: true,
+            created: RowSnapshot(attributes: attrs, readAt: readAt))
         return (attrs, handle)
     }
 
@@ -162,6 +168,7 @@ extension FileSystem {
         let ctime = file.ctime
         let inode = file.inode
         let session = file.sessionVersion
+        let ownership = file.attributesPending ? file.ownership : nil
         let versionID = try store.write(durable ? .durable : .journaled) { db -> Int64 in
             if let checkpoint { try ContentQueries.sealVersion(db, id: checkpoint) }
             for chunk in stored {
@@ -170,11 +177,12 @@ extension FileSystem {
                 )
             }
             let attrs = try NamespaceQueries.requireInode(db, inode)
+            let owner = ownership ?? .init(mode: attrs.mode, uid: attrs.uid, gid: attrs.gid, atime: attrs.atime)
             let manifestID = try ContentQueries.insertManifest(db, manifest)
             let seq = try NamespaceQueries.recordEvent(db, kind: "write", inode: inode, actor: actor, time: now)
             let version = ContentQueries.NewVersion(
-                inode: inode, seq: seq, size: size, storedBytes: manifest.storedBytes, mode: attrs.mode, uid: attrs.uid,
-                gid: attrs.gid, mtime: mtime, ctime: ctime, manifest: manifestID,
+                inode: inode, seq: seq, size: size, storedBytes: manifest.storedBytes, mode: owner.mode, uid: owner.uid,
+                gid: owner.gid, mtime: mtime, ctime: ctime, manifest: manifestID,
                 xattrs: try ContentQueries.snapshotXattrs(db, inode: inode), actor: actor, cause: cause, sealed: seal)
             let id: Int64
             if let session {
@@ -186,9 +194,11 @@ extension FileSystem {
             try ContentQueries.setCurrentContent(
                 db, inode: inode, version: id, size: size, storedBytes: manifest.storedBytes, mtime: mtime, ctime: ctime
             )
+            if let ownership { try NamespaceQueries.setOwnership(db, inode, ownership) }
             return id
         }
         file.modified = false
+        file.attributesPending = false
         file.committedSize = size
         file.lastVersion = versionID
         file.pendingStored = []

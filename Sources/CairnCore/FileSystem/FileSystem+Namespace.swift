@@ -7,12 +7,35 @@ extension FileSystem {
         guard attrs.isRegular, let file = openFile(attrs.id) else { return attrs }
         file.lock.lock()
         defer { file.lock.unlock() }
+        return overlay(attrs, file)
+    }
+
+    /// `attrs` with what the open file holds newer than the row (caller holds its lock).
+    private func overlay(_ attrs: InodeAttributes, _ file: OpenFile) -> InodeAttributes {
         var a = attrs
         a.size = file.size
         a.mtime = file.mtime
         a.ctime = file.ctime
         a.blocks = max(a.blocks, (file.manifest.storedBytes + Int64(file.staged.count * content.chunkSize) + 511) / 512)
+        if file.attributesPending {
+            a.mode = file.mode
+            a.uid = file.uid
+            a.gid = file.gid
+            a.atime = file.atime
+        }
         return a
+    }
+
+    /// An open file's attributes as its handles see them (caller holds its lock), from the row
+    /// as last read unless an operation may have changed it since: tar's three changes of each
+    /// file it writes then read nothing.
+    func currentAttributes(_ file: OpenFile) throws(FSError) -> InodeAttributes {
+        let count = store.changes.load(ordering: .relaxed)
+        if file.row.readAt != count {
+            let attrs = try store.read { db in try NamespaceQueries.requireInode(db, file.inode) }
+            file.row = RowSnapshot(attributes: attrs, readAt: count)
+        }
+        return overlay(file.row.attributes, file)
     }
 
     public func getattr(_ inode: InodeID) throws(FSError) -> InodeAttributes {

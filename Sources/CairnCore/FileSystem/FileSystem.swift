@@ -116,7 +116,7 @@ public final class FileSystem: Sendable {
 
     /// Registers a handle, loading the file's content state for regular files.
     /// `created` is a file this call's caller just created (empty: nothing to load).
-    func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool, created: InodeAttributes? = nil)
+    func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool, created: RowSnapshot? = nil)
         throws(FSError) -> UInt64
     {
         var file: OpenFile?
@@ -130,8 +130,7 @@ public final class FileSystem: Sendable {
                 let loaded: OpenFile
                 if let created {
                     loaded = OpenFile(
-                        inode: inode, manifest: Manifest(), attributes: created, content: content,
-                        staging: store.staging)
+                        inode: inode, manifest: Manifest(), row: created, content: content, staging: store.staging)
                 } else {
                     loaded = try loadOpenFile(inode)
                 }
@@ -179,13 +178,16 @@ public final class FileSystem: Sendable {
     var openFiles: [OpenFile] { table.withLock { Array($0.files.values) } }
 
     private func loadOpenFile(_ inode: InodeID) throws(FSError) -> OpenFile {
-        let (attrs, manifest, version) = try store.read { db in
-            let attrs = try NamespaceQueries.requireInode(db, inode)
-            let current = try ContentQueries.currentManifest(db, inode: inode)
-            return (attrs, current.manifest, current.version)
+        let readAt = store.changes.load(ordering: .relaxed)
+        let (attrs, manifest) = try store.read { db in
+            (
+                try NamespaceQueries.requireInode(db, inode),
+                try ContentQueries.currentManifest(db, inode: inode).manifest
+            )
         }
-        _ = version
-        return OpenFile(inode: inode, manifest: manifest, attributes: attrs, content: content, staging: store.staging)
+        return OpenFile(
+            inode: inode, manifest: manifest, row: RowSnapshot(attributes: attrs, readAt: readAt), content: content,
+            staging: store.staging)
     }
 
     /// Whether other handles have the file of `handle` open too.

@@ -135,6 +135,20 @@ enum NamespaceQueries {
         var ctime: Timestamp
     }
 
+    /// What an open file's commit may write besides its content (see `OpenFile.attributesPending`).
+    struct Ownership {
+        var mode: UInt32
+        var uid: UInt32
+        var gid: UInt32
+        var atime: Timestamp
+    }
+
+    static func setOwnership(_ db: Connection, _ id: InodeID, _ o: Ownership) throws {
+        try db.run(
+            "UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ? WHERE id = ?",
+            [o.mode, o.uid, o.gid, o.atime.nanoseconds, id])
+    }
+
     static func updateAttributes(_ db: Connection, _ id: InodeID, _ u: AttributeUpdate) throws {
         try db.run(
             "UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
