@@ -85,4 +85,24 @@ import Testing
         #expect(try readOnce() == 2)
         #expect(try t.fs.verifyAudit().intact, "a skipped read does not break the chain")
     }
+
+    /// Each record names the path its file has when the record is written: below directories,
+    /// and below their new names after a rename.
+    @Test func auditedPathsFollowDirectoriesAndTheirRenames() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        let outer = try t.fs.mkdir(parent: t.root, name: Array("outer".utf8), mode: 0o755, caller: .tester)
+        let inner = try t.fs.mkdir(parent: outer.id, name: Array("inner".utf8), mode: 0o755, caller: .tester)
+        let file = try t.fs.writeFile(inner.id, "notes.txt", Array("x".utf8))
+        t.fs.flushAudit()
+        #expect(try t.fs.auditRecords(ops: ["create"]).map(\.path) == ["outer/inner/notes.txt"])
+        #expect(try t.fs.auditRecords(ops: ["mkdir"]).compactMap(\.path).sorted() == ["outer", "outer/inner"])
+        try t.fs.rename(
+            parent: t.root, name: Array("outer".utf8), newParent: t.root, newName: Array("moved".utf8), options: [],
+            caller: .tester)
+        _ = try t.fs.setattr(file.id, changes: AttributeChanges(mode: 0o600), handle: nil, caller: .tester)
+        t.fs.flushAudit()
+        #expect(try t.fs.auditRecords(ops: ["setattr"]).map(\.path) == ["moved/inner/notes.txt"])
+        #expect(try t.fs.auditRecords(pathGlob: "outer/inner/*", ops: ["write"]).count == 1)
+    }
 }

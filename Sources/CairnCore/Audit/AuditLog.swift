@@ -224,8 +224,19 @@ final class AuditLog: Sendable {
         let spaces: [Int64: Workspace]
         /// Workspaces whose opens for reading are left out.
         let quiet: Set<String>
-        /// A directory's workspace and its path's components below the workspace's root.
-        var directories: [InodeID: (Workspace, [[UInt8]])?] = [:]
+        /// A directory's workspace and its path below the workspace's root, as displayed (each
+        /// record's path is its directory's and its name).
+        var directories: [InodeID: Place?] = [:]
+
+        struct Place {
+            var workspace: Workspace
+            var display: String
+
+            func child(_ name: [UInt8]) -> Place {
+                let shown = String(decoding: name, as: UTF8.self)
+                return Place(workspace: workspace, display: display.isEmpty ? shown : display + "/" + shown)
+            }
+        }
 
         init(db: Connection) throws {
             self.db = db
@@ -237,29 +248,30 @@ final class AuditLog: Sendable {
         mutating func place(_ p: Pending) throws -> (String?, String?) {
             if p.workspace != nil || p.path != nil { return (p.workspace, p.path) }
             if let parent = p.parent, let name = p.name {
-                guard let (ws, names) = try directory(parent) else { return (nil, nil) }
+                guard let directory = try directory(parent) else { return (nil, nil) }
+                let place = directory.child(name)
                 // A file created in this batch is written in it too, mostly: its close's
                 // record then needs no lookup.
-                if p.op == "create", let inode = p.inode { directories[inode] = (ws, names + [name]) }
-                return (ws.name, FileSystem.display(names + [name]))
+                if p.op == "create", let inode = p.inode { directories[inode] = place }
+                return (place.workspace.name, place.display)
             }
             guard let inode = p.inode else { return (nil, nil) }
-            if let (ws, names) = try directory(inode) { return (ws.name, FileSystem.display(names)) }
+            if let place = try directory(inode) { return (place.workspace.name, place.display) }
             return (nil, nil)
         }
 
         /// `inode`'s workspace and path (any inode; directories are remembered).
-        private mutating func directory(_ inode: InodeID) throws -> (Workspace, [[UInt8]])? {
+        private mutating func directory(_ inode: InodeID) throws -> Place? {
             if let known = directories[inode] { return known }
-            var found: (Workspace, [[UInt8]])?
+            var found: Place?
             if let ws = spaces.values.first(where: { $0.root == inode }) {
-                found = (ws, [])
+                found = Place(workspace: ws, display: "")
             } else if let (parent, name) = try ChangeQueries.binding(db, inode: inode, at: seq),
-                let (ws, names) = try directory(parent)
+                let directory = try directory(parent)
             {
-                found = (ws, names + [name])
+                found = directory.child(name)
             } else if let id = try NamespaceQueries.workspace(ofInode: inode, db), let ws = spaces[id] {
-                found = (ws, [Array("<inode \(inode)>".utf8)])
+                found = Place(workspace: ws, display: "").child(Array("<inode \(inode)>".utf8))
             }
             directories[inode] = found
             return found
