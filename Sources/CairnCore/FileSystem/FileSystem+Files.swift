@@ -176,8 +176,8 @@ extension FileSystem {
                     db, chunk.ref.digest, size: chunk.ref.length, small: chunk.inlineData, packs: store.packs, time: now
                 )
             }
-            let attrs = try NamespaceQueries.requireInode(db, inode)
-            let owner = ownership ?? .init(mode: attrs.mode, uid: attrs.uid, gid: attrs.gid, atime: attrs.atime)
+            // Mode and owner changed since the last commit are the open file's; else the row's.
+            let owner = try ownership ?? NamespaceQueries.requireInode(db, inode).ownership
             let manifestID = try ContentQueries.insertManifest(db, manifest)
             let seq = try NamespaceQueries.recordEvent(db, kind: "write", inode: inode, actor: actor, time: now)
             let version = ContentQueries.NewVersion(
@@ -192,9 +192,9 @@ extension FileSystem {
                 id = try ContentQueries.insertVersion(db, version)
             }
             try ContentQueries.setCurrentContent(
-                db, inode: inode, version: id, size: size, storedBytes: manifest.storedBytes, mtime: mtime, ctime: ctime
-            )
-            if let ownership { try NamespaceQueries.setOwnership(db, inode, ownership) }
+                db, inode: inode, version: id, size: size, storedBytes: manifest.storedBytes, mtime: mtime,
+                ctime: ctime,
+                ownership: ownership)
             return id
         }
         file.modified = false

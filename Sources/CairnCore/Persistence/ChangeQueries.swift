@@ -37,7 +37,7 @@ enum ChangeQueries {
             """
             SELECT parent, name FROM dentries WHERE inode = ? AND \(PastQueries.liveAt)
             ORDER BY created_seq DESC LIMIT 1
-            """, [inode, seq, seq]
+            """, SQLArguments([.int(inode), .int(seq), .int(seq)])
         ).map { ($0[0], [UInt8]($0[1] as Data)) }
     }
 

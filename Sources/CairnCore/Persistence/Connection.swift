@@ -12,6 +12,11 @@ import Synchronization
 final class Connection: @unchecked Sendable {
     private let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
+    /// The same statements by the address of their text's bytes. Most statements are string
+    /// constants, whose bytes never move: finding one by address skips hashing its whole text
+    /// (a few percent of a file operation). The entry keeps its text alive, so no other text can
+    /// take that address while it is here; text built at each call just misses.
+    private var byAddress: [UInt: (sql: String, statement: OpaquePointer)] = [:]
     /// When set, every statement `run` executes is added to it (the writer's redo journal).
     var log: StatementLog?
 
@@ -25,6 +30,7 @@ final class Connection: @unchecked Sendable {
     func finalize() {
         for statement in statements.values { sqlite3_finalize(statement) }
         statements.removeAll()
+        byAddress.removeAll()
     }
 
     var isInsideTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
@@ -112,6 +118,20 @@ final class Connection: @unchecked Sendable {
     }
 
     private func prepared(_ sql: String) throws -> OpaquePointer {
+        // Texts of 15 bytes or fewer live inside the String value itself, at no fixed address.
+        let address =
+            sql.utf8.count > 15
+            ? sql.utf8.withContiguousStorageIfAvailable { UInt(bitPattern: $0.baseAddress) } ?? 0 : 0
+        if address != 0, let known = byAddress[address], known.sql == sql { return known.statement }
+        let statement = try compiled(sql)
+        if address != 0 {
+            if byAddress.count >= 1024 { byAddress.removeAll(keepingCapacity: true) }
+            byAddress[address] = (sql, statement)
+        }
+        return statement
+    }
+
+    private func compiled(_ sql: String) throws -> OpaquePointer {
         if let statement = statements[sql] { return statement }
         var statement: OpaquePointer?
         let code = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)

@@ -13,11 +13,12 @@ enum ContentQueries {
                 "INSERT OR IGNORE INTO blobs(digest, size, stored_ns) VALUES (?, ?, ?)", [key, size, time.nanoseconds])
             return
         }
-        guard try db.value(Int64.self, "SELECT 1 FROM blobs WHERE digest = ?", [key]) == nil else { return }
+        guard try db.value(Int64.self, "SELECT 1 FROM blobs WHERE digest = ?", SQLArguments([.blob(key)])) == nil
+        else { return }
         let (pack, offset) = try small.withUnsafeBytes { bytes throws(FSError) in try packs.append(bytes) }
         try db.run(
             "INSERT INTO blobs(digest, size, stored_ns, pack, pack_offset) VALUES (?, ?, ?, ?, ?)",
-            [key, size, time.nanoseconds, pack, offset])
+            SQLArguments([.blob(key), .int(size), .time(time), .int(pack), .int(offset)]))
     }
 
     /// Where the bytes of a chunk the database keeps (`ChunkRef.inline`) are.
@@ -30,7 +31,7 @@ enum ContentQueries {
     static func smallChunk(_ db: Connection, _ digest: BlobDigest) throws -> SmallChunk? {
         guard
             let row = try db.row(
-                "SELECT \(smallChunkColumns) FROM blobs WHERE digest = ?", [Data(digest.bytes)])
+                "SELECT \(smallChunkColumns) FROM blobs WHERE digest = ?", SQLArguments([.blob(Data(digest.bytes))]))
         else { return nil }
         return smallChunk(row, at: 0)
     }
@@ -46,12 +47,13 @@ enum ContentQueries {
     }
 
     static func insertManifest(_ db: Connection, _ manifest: Manifest) throws -> Int64 {
-        try db.run("INSERT INTO manifests(data) VALUES (?)", [Data(manifest.encoded())])
+        try db.run("INSERT INTO manifests(data) VALUES (?)", SQLArguments([.blob(Data(manifest.encoded()))]))
         return db.lastInsertedRowID
     }
 
     static func manifest(_ db: Connection, id: Int64) throws -> Manifest {
-        guard let data = try db.value(Data.self, "SELECT data FROM manifests WHERE id = ?", [id]) else {
+        guard let data = try db.value(Data.self, "SELECT data FROM manifests WHERE id = ?", SQLArguments([.int(id)]))
+        else {
             throw FSError.io("manifest \(id) is missing; run `cairn fsck`")
         }
         return try Manifest(encoded: [UInt8](data))
@@ -61,7 +63,8 @@ enum ContentQueries {
     static func currentManifest(_ db: Connection, inode: InodeID) throws -> (version: Int64?, manifest: Manifest) {
         guard
             let row = try db.row(
-                "SELECT v.id, v.manifest FROM inodes i JOIN versions v ON v.id = i.version WHERE i.id = ?", [inode])
+                "SELECT v.id, v.manifest FROM inodes i JOIN versions v ON v.id = i.version WHERE i.id = ?",
+                SQLArguments([.int(inode)]))
         else { return (nil, Manifest()) }
         let manifestID: Int64? = row[1]
         return (row[0], try manifestID.map { try manifest(db, id: $0) } ?? Manifest())
@@ -90,10 +93,11 @@ enum ContentQueries {
             INSERT INTO versions(inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, manifest, xattrs, actor, cause, sealed)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [
-                v.inode, v.seq, v.size, v.mode, v.uid, v.gid, v.mtime.nanoseconds, v.ctime.nanoseconds, v.manifest,
-                v.xattrs, v.actor, v.cause, v.sealed,
-            ])
+            SQLArguments([
+                .int(v.inode), .int(v.seq), .int(v.size), .int(v.mode), .int(v.uid), .int(v.gid), .time(v.mtime),
+                .time(v.ctime), .int(v.manifest), .data(v.xattrs), .text(v.actor), .text(v.cause),
+                .int(v.sealed ? 1 : 0),
+            ]))
         return db.lastInsertedRowID
     }
 
@@ -111,26 +115,40 @@ enum ContentQueries {
     }
 
     static func sealVersion(_ db: Connection, id: Int64) throws {
-        try db.run("UPDATE versions SET sealed = 1 WHERE id = ?", [id])
+        try db.run("UPDATE versions SET sealed = 1 WHERE id = ?", SQLArguments([.int(id)]))
     }
 
-    /// Points the inode at its new current version and content attributes.
+    /// Points the inode at its new current version and content attributes (and `ownership`,
+    /// changed with the content: see `OpenFile.attributesPending`).
     static func setCurrentContent(
         _ db: Connection, inode: InodeID, version: Int64, size: Int64, storedBytes: Int64, mtime: Timestamp,
-        ctime: Timestamp
+        ctime: Timestamp, ownership: NamespaceQueries.Ownership? = nil
     ) throws {
+        guard let o = ownership else {
+            try db.run(
+                "UPDATE inodes SET version = ?, size = ?, stored_bytes = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+                SQLArguments([.int(version), .int(size), .int(storedBytes), .time(mtime), .time(ctime), .int(inode)]))
+            return
+        }
         try db.run(
-            "UPDATE inodes SET version = ?, size = ?, stored_bytes = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
-            [version, size, storedBytes, mtime.nanoseconds, ctime.nanoseconds, inode])
+            """
+            UPDATE inodes SET version = ?, size = ?, stored_bytes = ?, mtime_ns = ?, ctime_ns = ?,
+                mode = ?, uid = ?, gid = ?, atime_ns = ? WHERE id = ?
+            """,
+            SQLArguments([
+                .int(version), .int(size), .int(storedBytes), .time(mtime), .time(ctime), .int(o.mode), .int(o.uid),
+                .int(o.gid), .time(o.atime), .int(inode),
+            ]))
     }
 
     static func manifestOfVersion(_ db: Connection, _ version: Int64) throws -> Int64? {
-        try db.value(Int64.self, "SELECT manifest FROM versions WHERE id = ?", [version])
+        try db.value(Int64.self, "SELECT manifest FROM versions WHERE id = ?", SQLArguments([.int(version)]))
     }
 
     /// Records the xattrs snapshot and returns its digest (nil when there are none).
     static func snapshotXattrs(_ db: Connection, inode: InodeID) throws -> Data? {
-        let rows = try db.rows("SELECT name, value FROM xattrs WHERE inode = ? ORDER BY name", [inode])
+        let rows = try db.rows(
+            "SELECT name, value FROM xattrs WHERE inode = ? ORDER BY name", SQLArguments([.int(inode)]))
         guard !rows.isEmpty else { return nil }
         let encoded = XattrSet.encode(rows.map { ($0[0], $0[1]) })
         let digest = encoded.withUnsafeBytes { Data(BlobDigest.of($0).bytes) }
@@ -142,20 +160,24 @@ enum ContentQueries {
 /// The SQL of extended attributes.
 enum XattrQueries {
     static func value(_ db: Connection, inode: InodeID, name: [UInt8]) throws -> Data? {
-        try db.value(Data.self, "SELECT value FROM xattrs WHERE inode = ? AND name = ?", [inode, Data(name)])
+        try db.value(
+            Data.self, "SELECT value FROM xattrs WHERE inode = ? AND name = ?",
+            SQLArguments([.int(inode), .bytes(name)]))
     }
 
     static func names(_ db: Connection, inode: InodeID) throws -> [[UInt8]] {
-        try db.values(Data.self, "SELECT name FROM xattrs WHERE inode = ? ORDER BY name", [inode])
+        try db.values(Data.self, "SELECT name FROM xattrs WHERE inode = ? ORDER BY name", SQLArguments([.int(inode)]))
             .map { [UInt8]($0) }
     }
 
     static func set(_ db: Connection, inode: InodeID, name: [UInt8], value: Data) throws {
-        try db.run("INSERT OR REPLACE INTO xattrs(inode, name, value) VALUES (?, ?, ?)", [inode, Data(name), value])
+        try db.run(
+            "INSERT OR REPLACE INTO xattrs(inode, name, value) VALUES (?, ?, ?)",
+            SQLArguments([.int(inode), .bytes(name), .blob(value)]))
     }
 
     static func remove(_ db: Connection, inode: InodeID, name: [UInt8]) throws -> Bool {
-        try db.run("DELETE FROM xattrs WHERE inode = ? AND name = ?", [inode, Data(name)])
+        try db.run("DELETE FROM xattrs WHERE inode = ? AND name = ?", SQLArguments([.int(inode), .bytes(name)]))
         return db.changesCount > 0
     }
 
@@ -198,7 +220,8 @@ extension ContentQueries {
     {
         guard
             let row = try db.row(
-                "SELECT mode, uid, gid, size, mtime_ns, ctime_ns, version FROM inodes WHERE id = ?", [inode])
+                "SELECT mode, uid, gid, size, mtime_ns, ctime_ns, version FROM inodes WHERE id = ?",
+                SQLArguments([.int(inode)]))
         else { throw FSError.notFound }
         let current: Int64? = row[6]
         let manifest = try current.flatMap { try manifestOfVersion(db, $0) }
@@ -208,7 +231,7 @@ extension ContentQueries {
                 inode: inode, seq: seq, size: row[3], storedBytes: 0, mode: row[0], uid: row[1], gid: row[2],
                 mtime: Timestamp(nanoseconds: row[4]), ctime: Timestamp(nanoseconds: row[5]), manifest: manifest,
                 xattrs: try snapshotXattrs(db, inode: inode), actor: actor, cause: cause, sealed: true))
-        try db.run("UPDATE inodes SET version = ? WHERE id = ?", [id, inode])
+        try db.run("UPDATE inodes SET version = ? WHERE id = ?", SQLArguments([.int(id), .int(inode)]))
         return id
     }
 }

@@ -30,7 +30,7 @@ enum NamespaceQueries {
     }
 
     static func inode(_ db: Connection, _ id: InodeID) throws -> InodeAttributes? {
-        try db.row(inodeSQL, [id]).map { attributes($0) }
+        try db.row(inodeSQL, SQLArguments([.int(id)])).map { attributes($0) }
     }
 
     static func requireInode(_ db: Connection, _ id: InodeID) throws -> InodeAttributes {
@@ -39,27 +39,27 @@ enum NamespaceQueries {
     }
 
     static func inodeAndWorkspace(_ db: Connection, _ id: InodeID) throws -> (InodeAttributes, Int64?)? {
-        try db.row(inodeAndWorkspaceSQL, [id]).map { (attributes($0), $0[12]) }
+        try db.row(inodeAndWorkspaceSQL, SQLArguments([.int(id)])).map { (attributes($0), $0[12]) }
     }
 
     static func setVersion(_ db: Connection, _ id: InodeID, _ version: Int64) throws {
-        try db.run("UPDATE inodes SET version = ? WHERE id = ?", [version, id])
+        try db.run("UPDATE inodes SET version = ? WHERE id = ?", SQLArguments([.int(version), .int(id)]))
     }
 
     static func workspace(ofInode id: InodeID, _ db: Connection) throws -> Int64? {
-        try db.value(Int64.self, "SELECT workspace FROM inodes WHERE id = ?", [id])
+        try db.value(Int64.self, "SELECT workspace FROM inodes WHERE id = ?", SQLArguments([.int(id)]))
     }
 
     /// The live entry `name` in `parent`, with its dentry id.
     static func lookup(_ db: Connection, parent: InodeID, name: [UInt8]) throws -> (
         dentry: Int64, attributes: InodeAttributes
     )? {
-        guard let row = try db.row(lookupSQL, [parent, Data(name)]) else { return nil }
+        guard let row = try db.row(lookupSQL, SQLArguments([.int(parent), .bytes(name)])) else { return nil }
         return (row[0], attributes(row, offset: 1))
     }
 
     static func listing(_ db: Connection, parent: InodeID, afterCookie: Int64, limit: Int) throws -> [DirectoryEntry] {
-        try db.rows(listingSQL, [parent, afterCookie, limit]).map { row in
+        try db.rows(listingSQL, SQLArguments([.int(parent), .int(afterCookie), .int(limit)])).map { row in
             DirectoryEntry(cookie: row[0], name: [UInt8](row[1] as Data), attributes: attributes(row, offset: 2))
         }
     }
@@ -93,25 +93,27 @@ enum NamespaceQueries {
             INSERT INTO inodes(mode, uid, gid, nlink, size, atime_ns, mtime_ns, ctime_ns, btime_ns, rdev, target, workspace)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [
-                n.mode, n.uid, n.gid, n.nlink, n.size, n.time.nanoseconds, n.time.nanoseconds, n.time.nanoseconds,
-                n.time.nanoseconds, n.rdev, n.target.map { Data($0) }, n.workspace,
-            ])
+            SQLArguments([
+                .int(n.mode), .int(n.uid), .int(n.gid), .int(n.nlink), .int(n.size), .time(n.time), .time(n.time),
+                .time(n.time), .time(n.time), .int(n.rdev), .bytes(n.target), .int(n.workspace),
+            ]))
         return db.lastInsertedRowID
     }
 
     static func insertDentry(_ db: Connection, parent: InodeID, name: [UInt8], inode: InodeID, seq: Int64) throws {
         try db.run(
             "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)",
-            [parent, Data(name), inode, seq])
+            SQLArguments([.int(parent), .bytes(name), .int(inode), .int(seq)]))
     }
 
     static func closeDentry(_ db: Connection, id: Int64, seq: Int64) throws {
-        try db.run("UPDATE dentries SET deleted_seq = ? WHERE id = ?", [seq, id])
+        try db.run("UPDATE dentries SET deleted_seq = ? WHERE id = ?", SQLArguments([.int(seq), .int(id)]))
     }
 
     static func adjustLinks(_ db: Connection, _ id: InodeID, by delta: Int, ctime: Timestamp) throws {
-        try db.run("UPDATE inodes SET nlink = nlink + ?, ctime_ns = ? WHERE id = ?", [delta, ctime.nanoseconds, id])
+        try db.run(
+            "UPDATE inodes SET nlink = nlink + ?, ctime_ns = ? WHERE id = ?",
+            SQLArguments([.int(delta), .time(ctime), .int(id)]))
     }
 
     /// A directory's entries changed: mtime and ctime move, and its link count by `linkDelta`
@@ -119,11 +121,11 @@ enum NamespaceQueries {
     static func touchDirectory(_ db: Connection, _ id: InodeID, at time: Timestamp, linkDelta: Int = 0) throws {
         try db.run(
             "UPDATE inodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?",
-            [time.nanoseconds, time.nanoseconds, linkDelta, id])
+            SQLArguments([.time(time), .time(time), .int(linkDelta), .int(id)]))
     }
 
     static func target(_ db: Connection, _ id: InodeID) throws -> [UInt8]? {
-        try db.value(Data.self, "SELECT target FROM inodes WHERE id = ?", [id]).map { [UInt8]($0) }
+        try db.value(Data.self, "SELECT target FROM inodes WHERE id = ?", SQLArguments([.int(id)])).map { [UInt8]($0) }
     }
 
     struct AttributeUpdate {
@@ -146,13 +148,15 @@ enum NamespaceQueries {
     static func setOwnership(_ db: Connection, _ id: InodeID, _ o: Ownership) throws {
         try db.run(
             "UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ? WHERE id = ?",
-            [o.mode, o.uid, o.gid, o.atime.nanoseconds, id])
+            SQLArguments([.int(o.mode), .int(o.uid), .int(o.gid), .time(o.atime), .int(id)]))
     }
 
     static func updateAttributes(_ db: Connection, _ id: InodeID, _ u: AttributeUpdate) throws {
         try db.run(
             "UPDATE inodes SET mode = ?, uid = ?, gid = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
-            [u.mode, u.uid, u.gid, u.atime.nanoseconds, u.mtime.nanoseconds, u.ctime.nanoseconds, id])
+            SQLArguments([
+                .int(u.mode), .int(u.uid), .int(u.gid), .time(u.atime), .time(u.mtime), .time(u.ctime), .int(id),
+            ]))
     }
 
     /// Records one committed change and returns its seq, the store's clock.
@@ -165,10 +169,10 @@ enum NamespaceQueries {
             INSERT INTO events(time_ns, kind, inode, parent, name, old_parent, old_name, version, actor)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [
-                time.nanoseconds, kind, inode, parent, name.map { Data($0) }, oldParent, oldName.map { Data($0) },
-                version, actor,
-            ])
+            SQLArguments([
+                .time(time), .text(kind), .int(inode), .int(parent), .bytes(name), .int(oldParent), .bytes(oldName),
+                .int(version), .text(actor),
+            ]))
         return db.lastInsertedRowID
     }
 
@@ -176,4 +180,8 @@ enum NamespaceQueries {
         let row = try db.row("SELECT (SELECT count(*) FROM inodes), (SELECT count(*) FROM inodes WHERE nlink > 0)")!
         return (row[0], row[1])
     }
+}
+
+extension InodeAttributes {
+    var ownership: NamespaceQueries.Ownership { .init(mode: mode, uid: uid, gid: gid, atime: atime) }
 }

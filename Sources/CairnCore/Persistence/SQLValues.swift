@@ -17,6 +17,17 @@ struct SQLArguments: ExpressibleByArrayLiteral {
     init(_ values: [SQLValue]) { self.values = values }
 }
 
+/// Builders for the arguments of the statements every file operation runs, given as
+/// `SQLArguments([...])` of values: `[a, b]` of mixed types boxes each one as `SQLBindable`
+/// first, which took a tenth of a create.
+extension SQLValue {
+    static func int(_ value: some BinaryInteger) -> SQLValue { .integer(Int64(truncatingIfNeeded: value)) }
+    static func int(_ value: (some BinaryInteger)?) -> SQLValue { value.map(int) ?? .null }
+    static func time(_ value: Timestamp) -> SQLValue { .integer(value.nanoseconds) }
+    static func bytes(_ value: [UInt8]?) -> SQLValue { value.map { .blob(Data($0)) } ?? .null }
+    static func data(_ value: Data?) -> SQLValue { value.map(SQLValue.blob) ?? .null }
+}
+
 extension Int64: SQLBindable {
     var sqlValue: SQLValue { .integer(self) }
 }
