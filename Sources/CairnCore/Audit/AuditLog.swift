@@ -163,6 +163,7 @@ final class AuditLog: Sendable {
                 while !placed.isEmpty {
                     let chunk = placed.prefix(Self.chunk)
                     var hash = head.hash
+                    var scratch: [UInt8] = []
                     var values: [SQLValue] = []
                     values.reserveCapacity(chunk.count * Self.columns)
                     for (p, workspace, path) in chunk {
@@ -170,7 +171,7 @@ final class AuditLog: Sendable {
                             id: 0, time: p.time, actor: p.caller.actor, uid: p.caller.uid, pid: p.caller.pid,
                             process: p.caller.process, op: p.op, workspace: workspace, path: path,
                             version: p.version, bytes: p.bytes, result: p.result)
-                        hash = Self.chain(hash, row)
+                        hash = Self.chain(hash, row, scratch: &scratch)
                         values += [
                             .integer(row.time.nanoseconds), .text(row.actor), .integer(Int64(row.uid)),
                             .integer(Int64(row.pid)), .text(row.process), .text(row.op),
@@ -280,9 +281,9 @@ final class AuditLog: Sendable {
 
     /// The next hash of the chain: SHA-256 of the previous one and the row's fields, as UTF-8
     /// joined by U+001F (a U+001F inside a field counts as a space, so fields cannot shift).
-    static func chain(_ previous: Data, _ r: AuditRecord) -> Data {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
+    /// `bytes`: room for the fields, reused from row to row.
+    static func chain(_ previous: Data, _ r: AuditRecord, scratch bytes: inout [UInt8]) -> Data {
+        bytes.removeAll(keepingCapacity: true)
         var first = true
         func separate() {
             if !first { bytes.append(0x1F) }

@@ -49,13 +49,14 @@ extension FileSystem {
         var firstBad: Int64?
         var hashes: [Int64: Data] = [:]
         var lastID: Int64 = 0
+        var scratch: [UInt8] = []
         try store.read { db in
             for row in try db.rows(
                 "SELECT id, time_ns, actor, uid, pid, process, op, workspace, path, version, bytes, result, hash FROM audit ORDER BY id"
             ) {
                 let record = Self.auditRecord(row)
                 let stored: Data = row[12]
-                hash = AuditLog.chain(hash, record)
+                hash = AuditLog.chain(hash, record, scratch: &scratch)
                 rows += 1
                 lastID = record.id
                 if firstBad == nil, hash != stored { firstBad = record.id }

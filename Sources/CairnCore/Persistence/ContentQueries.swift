@@ -141,10 +141,6 @@ enum ContentQueries {
             ]))
     }
 
-    static func manifestOfVersion(_ db: Connection, _ version: Int64) throws -> Int64? {
-        try db.value(Int64.self, "SELECT manifest FROM versions WHERE id = ?", SQLArguments([.int(version)]))
-    }
-
     /// Records the xattrs snapshot and returns its digest (nil when there are none).
     static func snapshotXattrs(_ db: Connection, inode: InodeID) throws -> Data? {
         let rows = try db.rows(
@@ -220,16 +216,16 @@ extension ContentQueries {
     {
         guard
             let row = try db.row(
-                "SELECT mode, uid, gid, size, mtime_ns, ctime_ns, version FROM inodes WHERE id = ?",
-                SQLArguments([.int(inode)]))
+                """
+                SELECT i.mode, i.uid, i.gid, i.size, i.mtime_ns, i.ctime_ns, v.manifest
+                FROM inodes i LEFT JOIN versions v ON v.id = i.version WHERE i.id = ?
+                """, SQLArguments([.int(inode)]))
         else { throw FSError.notFound }
-        let current: Int64? = row[6]
-        let manifest = try current.flatMap { try manifestOfVersion(db, $0) }
         let id = try insertVersion(
             db,
             NewVersion(
                 inode: inode, seq: seq, size: row[3], storedBytes: 0, mode: row[0], uid: row[1], gid: row[2],
-                mtime: Timestamp(nanoseconds: row[4]), ctime: Timestamp(nanoseconds: row[5]), manifest: manifest,
+                mtime: Timestamp(nanoseconds: row[4]), ctime: Timestamp(nanoseconds: row[5]), manifest: row[6],
                 xattrs: try snapshotXattrs(db, inode: inode), actor: actor, cause: cause, sealed: true))
         try db.run("UPDATE inodes SET version = ? WHERE id = ?", SQLArguments([.int(id), .int(inode)]))
         return id
