@@ -47,25 +47,36 @@ public final class Daemon: Sendable {
     /// Opens the store as its owner. `lockFD` comes from `acquireLock`.
     public init(storePath: String, lockFD: Int32) throws {
         self.lockFD = lockFD
-        store = try Store.open(at: storePath, commitDelay: try Self.commitDelay())
+        pollMicroseconds = try Self.setting("CAIRN_POLL_US", in: 0...10_000, unit: "microseconds") ?? 50
+        store = try Store.open(
+            at: storePath,
+            commitDelay: try Self.setting("CAIRN_COMMIT_DELAY_MS", in: 1...10_000, unit: "milliseconds").map {
+                Double($0) / 1000
+            } ?? Store.defaultCommitDelay)
         fs = try FileSystem(store: store)
         fs.startIndexing()
         webhooks = WebhookDispatcher(fs: fs)
     }
 
-    /// `CAIRN_COMMIT_DELAY_MS` in the daemon's environment: how long changes the daemon has
-    /// answered for may wait for their group commit (whole milliseconds, 1 to 10,000; default
-    /// `Store.defaultCommitDelay`). Longer: fewer, larger commits; other processes reading the
-    /// database see changes later (the CLI asks the daemon to commit first).
-    static func commitDelay() throws -> Double {
-        let name = "CAIRN_COMMIT_DELAY_MS"
-        guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else {
-            return Store.defaultCommitDelay
+    /// How long a FUSE worker polls for the next request before it sleeps (`CAIRN_POLL_US`).
+    let pollMicroseconds: Int
+
+    /// A whole number from the daemon's environment, nil when unset. The daemon's settings:
+    /// - `CAIRN_COMMIT_DELAY_MS` (1 to 10,000; default `Store.defaultCommitDelay`): how long
+    ///   changes the daemon has answered for may wait for their group commit. Longer: fewer,
+    ///   larger commits; other processes reading the database see changes later (the CLI asks
+    ///   the daemon to commit first).
+    /// - `CAIRN_POLL_US` (0 to 10,000; default 50): how long a worker that has answered a
+    ///   request polls for the next one before it sleeps (see FuseKit's `DevicePolling`); 0
+    ///   never polls.
+    static func setting(_ name: String, in range: ClosedRange<Int>, unit: String) throws -> Int? {
+        guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw MountError.daemon(
+                "\(name) must be a whole number of \(unit) from \(range.lowerBound) to \(range.upperBound), not '\(text)'"
+            )
         }
-        guard let ms = Int(text), (1...10_000).contains(ms) else {
-            throw MountError.daemon("\(name) must be a whole number of milliseconds from 1 to 10000, not '\(text)'")
-        }
-        return Double(ms) / 1000
+        return value
     }
 
     /// Mounts a workspace (or, with `workspace` nil, the whole store) on `mountpoint`.
@@ -93,7 +104,7 @@ public final class Daemon: Sendable {
             fs: fs, root: root, actor: actor, coherence: coherence, sessionID: coherenceID, place: canonical)
         let session: FuseSession
         do {
-            session = try FuseSession(operations: adapter, options: fuseOptions)
+            session = try FuseSession(operations: adapter, options: fuseOptions, pollMicroseconds: pollMicroseconds)
             try session.mount(at: canonical)
         } catch {
             throw MountError.notPermitted(canonical, detail: "\(error)")

@@ -24,7 +24,9 @@ public final class FuseSession: @unchecked Sendable {
         var stopped = false
     }
 
-    public init(operations: any FuseOperations, options: [String]) throws {
+    /// `pollMicroseconds`: how long a worker polls the device for the next request before it
+    /// sleeps (see `DevicePolling`; 0: never).
+    public init(operations: any FuseOperations, options: [String], pollMicroseconds: Int = 0) throws {
         self.operations = operations
         var args = fuse_args()
         _ = fuse_opt_add_arg(&args, "cairn")
@@ -36,7 +38,9 @@ public final class FuseSession: @unchecked Sendable {
         var ops = FuseTrampolines.table()
         // The userdata is a retained box of the operations, released after fuse_session_destroy,
         // so no callback can see a dangling reference.
-        let box = Unmanaged.passRetained(OperationsBox(operations)).toOpaque()
+        let box = Unmanaged.passRetained(
+            OperationsBox(operations, polling: DevicePolling(window: Int64(pollMicroseconds) * 1000))
+        ).toOpaque()
         guard let se = fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, box) else {
             Unmanaged<OperationsBox>.fromOpaque(box).release()
             throw FuseSessionError(description: "libfuse refused the mount options \(options)")
@@ -59,7 +63,7 @@ public final class FuseSession: @unchecked Sendable {
             throw FuseSessionError(description: "could not mount on \(mountpoint)")
         }
         state.withLock { $0.mountpoint = mountpoint }
-        var io = InitReplyFlags.io()
+        var io = DeviceIO.io()
         guard fuse_session_custom_io(raw, &io, fuse_session_fd(raw)) == 0 else {
             throw FuseSessionError(description: "could not set up the session's device I/O")
         }
@@ -146,5 +150,9 @@ public final class FuseSession: @unchecked Sendable {
 final class OperationsBox {
     let operations: any FuseOperations
     let initReplyFlags = InitReplyFlags.State()
-    init(_ operations: any FuseOperations) { self.operations = operations }
+    let polling: DevicePolling
+    init(_ operations: any FuseOperations, polling: DevicePolling) {
+        self.operations = operations
+        self.polling = polling
+    }
 }

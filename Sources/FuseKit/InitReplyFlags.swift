@@ -5,9 +5,9 @@ import Synchronization
 /// libfuse 3.14 lets a filesystem ask for `FUSE_CAP_HANDLE_KILLPRIV` (the connection reports it
 /// offered and wanted) but leaves `FUSE_HANDLE_KILLPRIV` out of its answer to the kernel's INIT,
 /// so the kernel keeps fetching a file's attributes before every chown to drop set-ID bits
-/// itself. The session's device I/O goes through these functions (libfuse's custom I/O, on the
-/// descriptor it mounted), which note the INIT request and add the flag to its answer when the
-/// filesystem enabled the capability in `initialize` (libfuse's own default for it is turned
+/// itself. The session's device I/O (`DeviceIO`) shows every request read and every answer
+/// written to these functions, which note the INIT request and add the flag to its answer when
+/// the filesystem enabled the capability in `initialize` (libfuse's own default for it is turned
 /// off first: see the init callback). Every other message passes through unchanged.
 enum InitReplyFlags {
     /// What the session's I/O remembers: kept in the session's `OperationsBox`.
@@ -24,34 +24,16 @@ enum InitReplyFlags {
     private static let headerLength = 16  // fuse_out_header; fuse_in_header begins the same way
     private static let flagsOffset = 12  // fuse_init_out.flags
 
-    static func io() -> fuse_custom_io {
-        var io = fuse_custom_io()
-        io.read = { fd, buffer, length, userdata in
-            let count = Glibc.read(fd, buffer, length)
-            if count >= InitReplyFlags.headerLength, let buffer, let userdata,
-                buffer.loadUnaligned(fromByteOffset: 4, as: UInt32.self) == InitReplyFlags.initOpcode
-            {
-                InitReplyFlags.state(userdata).initRequest.store(
-                    buffer.loadUnaligned(fromByteOffset: 8, as: UInt64.self), ordering: .relaxed)
-            }
-            return count
+    /// Notes the INIT request among the `count` bytes read into `buffer`.
+    static func noteRead(_ buffer: UnsafeMutableRawPointer, count: Int, _ state: State) {
+        guard count >= headerLength, buffer.loadUnaligned(fromByteOffset: 4, as: UInt32.self) == initOpcode else {
+            return
         }
-        io.writev = { fd, vectors, count, userdata in
-            if let vectors, let userdata, count >= 2 {
-                InitReplyFlags.patch(vectors, InitReplyFlags.state(userdata))
-            }
-            return Glibc.writev(fd, vectors, count)
-        }
-        return io
-    }
-
-    private static func state(_ userdata: UnsafeMutableRawPointer) -> State {
-        // SAFETY: libfuse passes the session's userdata, the OperationsBox FuseSession retains.
-        Unmanaged<OperationsBox>.fromOpaque(userdata).takeUnretainedValue().initReplyFlags
+        state.initRequest.store(buffer.loadUnaligned(fromByteOffset: 8, as: UInt64.self), ordering: .relaxed)
     }
 
     /// Adds the flag to a successful answer to the INIT request, if the filesystem wants it.
-    private static func patch(_ vectors: UnsafeMutablePointer<iovec>, _ state: State) {
+    static func patch(_ vectors: UnsafeMutablePointer<iovec>, _ state: State) {
         let pending = state.initRequest.load(ordering: .relaxed)
         guard pending != 0, vectors[0].iov_len >= headerLength, let header = vectors[0].iov_base,
             header.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == pending

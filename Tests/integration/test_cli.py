@@ -152,14 +152,18 @@ class ReadYourWritesTests(unittest.TestCase):
             self.assertEqual(len([v for v in log if v["size"] > 0]), n, f"versions after write {n}")
             self.assertEqual(m.cairn("cat", path).stdout, f"{n}\n")
 
-    def test_a_commit_delay_out_of_range_is_refused_with_its_limits(self):
-        base = tempfile.mkdtemp(prefix="cairn-it-")
-        self.addCleanup(shutil.rmtree, base, True)
-        with mock.patch.dict(os.environ, {"CAIRN_COMMIT_DELAY_MS": "0"}):
-            with self.assertRaises(subprocess.CalledProcessError) as refused:
-                CairnMount(base=base)
-        self.assertIn("1 to 10000", refused.exception.stderr)
-        self.assertFalse(os.path.ismount(os.path.join(base, "mnt")))
+    def test_daemon_settings_out_of_range_are_refused_with_their_limits(self):
+        for name, value, limits in (("CAIRN_COMMIT_DELAY_MS", "0", "1 to 10000"),
+                                    ("CAIRN_POLL_US", "10001", "0 to 10000"),
+                                    ("CAIRN_POLL_US", "fast", "0 to 10000")):
+            base = tempfile.mkdtemp(prefix="cairn-it-")
+            self.addCleanup(shutil.rmtree, base, True)
+            with mock.patch.dict(os.environ, {name: value}):
+                with self.assertRaises(subprocess.CalledProcessError, msg=f"{name}={value}") as refused:
+                    CairnMount(base=base)
+            self.assertIn(name, refused.exception.stderr)
+            self.assertIn(limits, refused.exception.stderr)
+            self.assertFalse(os.path.ismount(os.path.join(base, "mnt")))
 
 
 class HistoryCommandTests(MountedTestCase):

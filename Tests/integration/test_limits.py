@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 from cairnfs import CAIRN, CairnMount, MountedTestCase, process_alive, run
@@ -129,6 +130,35 @@ class ResourceBoundTests(MountedTestCase):
         note(f"daemon VmRSS over 50000 files (MB): {[s // MB for s in samples]}")
         self.assertLess(max(samples), bound,
                         f"daemon VmRSS samples (MB): {[s // MB for s in samples]}")
+
+
+def cpu_ns(pid):
+    """Processor time of all of `pid`'s threads so far."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            pass  # a thread that ended meanwhile
+    return total
+
+
+class IdleTests(MountedTestCase):
+    def test_an_idle_daemon_uses_no_processor_time_after_a_burst_of_requests(self):
+        # Workers poll the device for a while after each request (DevicePolling): once the
+        # requests stop, so must the polling.
+        pid = self.m.daemon_pid()
+        self.assertIsNotNone(pid)
+        for i in range(300):
+            with open(self.p(f"f{i}"), "w") as f:
+                f.write("x" * i)
+        time.sleep(0.5)
+        before = cpu_ns(pid)
+        time.sleep(2)
+        used_ms = (cpu_ns(pid) - before) / 1e6
+        note(f"idle daemon used {used_ms:.1f} ms of processor time in 2 s")
+        self.assertLess(used_ms, 40)
 
 
 class HugeSizeTests(MountedTestCase):
