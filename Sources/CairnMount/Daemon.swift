@@ -47,7 +47,10 @@ public final class Daemon: Sendable {
     /// Opens the store as its owner. `lockFD` comes from `acquireLock`.
     public init(storePath: String, lockFD: Int32) throws {
         self.lockFD = lockFD
-        pollMicroseconds = try Self.setting("CAIRN_POLL_US", in: 0...10_000, unit: "microseconds") ?? 50
+        // On one processor a polling worker would only keep the caller from running.
+        pollMicroseconds =
+            try Self.setting("CAIRN_POLL_US", in: 0...10_000, unit: "microseconds")
+            ?? (sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 ? 50 : 0)
         store = try Store.open(
             at: storePath,
             commitDelay: try Self.setting("CAIRN_COMMIT_DELAY_MS", in: 1...10_000, unit: "milliseconds").map {
@@ -66,9 +69,9 @@ public final class Daemon: Sendable {
     ///   changes the daemon has answered for may wait for their group commit. Longer: fewer,
     ///   larger commits; other processes reading the database see changes later (the CLI asks
     ///   the daemon to commit first).
-    /// - `CAIRN_POLL_US` (0 to 10,000; default 50): how long a worker that has answered a
-    ///   request polls for the next one before it sleeps (see FuseKit's `DevicePolling`); 0
-    ///   never polls.
+    /// - `CAIRN_POLL_US` (0 to 10,000; default 50, or 0 on a single processor): how long a
+    ///   worker that has answered a request polls for the next one before it sleeps (see
+    ///   FuseKit's `DevicePolling`); 0 never polls.
     static func setting(_ name: String, in range: ClosedRange<Int>, unit: String) throws -> Int? {
         guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return nil }
         guard let value = Int(text), range.contains(value) else {

@@ -14,7 +14,7 @@ struct Mount: ParsableCommand {
 
             The daemon reads two settings from its environment when it starts: \
             CAIRN_COMMIT_DELAY_MS (1-10000, default 20): how long answered changes may wait for \
-            their group commit; CAIRN_POLL_US (0-10000, default 50): how long a worker that has \
+            their group commit; CAIRN_POLL_US (0-10000, default 50; 0 on one processor): how long a worker that has \
             answered a request polls for the next one before it sleeps (a program that makes one \
             call after another then waits for no wake-up; 0 turns it off, at the cost of speed).
             """)
