@@ -19,16 +19,32 @@ final class SessionCoherence: Sendable {
     }
 
     private let members = Mutex<[Int: Member]>([:])
+    /// The id of the only member, while there is one (else 0): with one mount there is nobody
+    /// to tell about its own changes, and asking the lock at every change made the workers of
+    /// one mount wait for each other.
+    private let soleMember = Atomic<Int>(0)
     private let nextID = Atomic<Int>(1)
     private let queue = DispatchQueue(label: "cairn.coherence")
 
     func reserveID() -> Int { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     func add(_ id: Int, session: FuseSession, root: InodeID) {
-        members.withLock { $0[id] = Member(session: session, root: root) }
+        members.withLock { m in
+            m[id] = Member(session: session, root: root)
+            noteSoleMember(m)
+        }
     }
 
-    func remove(_ id: Int) { _ = members.withLock { $0.removeValue(forKey: id) } }
+    func remove(_ id: Int) {
+        members.withLock { m in
+            m.removeValue(forKey: id)
+            noteSoleMember(m)
+        }
+    }
+
+    private func noteSoleMember(_ m: [Int: Member]) {
+        soleMember.store(m.count == 1 ? m.keys.first! : 0, ordering: .releasing)
+    }
 
     /// Not a session: changes made by the CLI through the daemon reach every mount.
     static let outside = 0
@@ -57,6 +73,7 @@ final class SessionCoherence: Sendable {
 
     /// Tells every mount but `origin` about a change.
     func changed(_ change: Change, by origin: Int) {
+        if origin != Self.outside, soleMember.load(ordering: .acquiring) == origin { return }
         let others = members.withLock { m in m.filter { $0.key != origin }.map(\.value) }
         guard !others.isEmpty else { return }
         queue.async {
