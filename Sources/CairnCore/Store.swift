@@ -37,7 +37,7 @@ public final class Store: Sendable {
     /// exclusively while it deletes chunks, so it never deletes one a commit is about to name.
     let sweepLock = SweepLock()
     /// Counts operations of the writer: what was computed from the database at one count is
-    /// still true while it has not moved (quota usage).
+    /// still true while it has not moved (quota usage, an open file's row).
     let changes = Atomic<Int>(0)
     /// The last free-space check: when, and whether there was room for data (SpaceReserve).
     let spaceCheck = Mutex<(at: Int64, room: Bool)>((0, true))
@@ -214,6 +214,11 @@ public final class Store: Sendable {
         self.staging = StagingArea(
             directory: path + "/staging", memoryLimit: Self.stagingMemoryLimit, budget: 256 << 20,
             descriptors: descriptors)
+        // A transaction SQLite rolled back (a full disk at its commit) took back operations
+        // already counted: what was computed from their rows is stale too.
+        writer?.observeTransactions { [weak self] committed in
+            if !committed { self?.changes.wrappingAdd(1, ordering: .relaxed) }
+        }
     }
 
     /// Stops what writes on its own (`stopBeforeClosing`, the last registered first), then the writer after the work already

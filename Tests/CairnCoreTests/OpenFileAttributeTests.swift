@@ -109,4 +109,28 @@ import Testing
         #expect(committed.nlink == 1 && committed.mode == S_IFREG | 0o640 && committed.atime == Self.later)
         #expect(try t.fs.readFile(file.id) == Array("12".utf8))
     }
+
+    /// The change that writes held attributes into the row is the xattr change itself: when it
+    /// fails, they stay held, and a crash then keeps the last version's content and mode together.
+    @Test func aFailedXattrChangeLeavesThemHeldWithTheWrites() throws {
+        let t = try TemporaryStore(commitDelay: 3600)
+        let (file, handle) = try openWritten(t, "kept", "first")
+        try t.fs.flush(handle: handle)
+        _ = try Array("second".utf8).withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
+        _ = try t.fs.setattr(file.id, changes: AttributeChanges(mode: 0o600), handle: handle, caller: .tester)
+        #expect(throws: FSError.noAttribute) {
+            try t.fs.removexattr(file.id, name: Array("user.missing".utf8), caller: .tester)
+        }
+        #expect(try t.fs.getattr(file.id).mode == S_IFREG | 0o600)
+        try t.fs.writeFile(t.root, "other", Array("journaled".utf8))
+        let (store, fs, root) = try reopen(try t.crashCopy())
+        defer { store.close() }
+        let recovered = try fs.lookup(parent: root, name: Array("kept".utf8))
+        #expect(recovered.mode == S_IFREG | 0o644)
+        #expect(try fs.readFile(recovered.id) == Array("first".utf8))
+        try t.fs.flush(handle: handle)
+        try t.fs.release(handle: handle)
+        let closed = try #require(try t.fs.history(of: "kept", in: t.workspace).first)
+        #expect(closed.mode == S_IFREG | 0o600 && closed.size == 6)
+    }
 }

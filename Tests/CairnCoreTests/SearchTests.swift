@@ -35,6 +35,22 @@ import Testing
         #expect(try t.fs.search("zebra", in: other, caller: .tester).hits.map(\.path) == ["elsewhere.txt"])
     }
 
+    /// A chmod of a file being written takes effect for search at once, as it does for opens.
+    @Test func aModeChangedWhileWritingHidesTheFileAtOnce() throws {
+        let t = try TemporaryStore()
+        defer { t.close() }
+        _ = try t.fs.perform(.grant(workspace: "default", principal: "uid:4321", role: .reader), caller: .tester)
+        let file = try t.fs.writeFile(t.root, "plans.txt", Array("zebra plans for everyone".utf8))
+        try t.fs.syncMetadata()
+        try t.fs.updateIndex()
+        #expect(try t.fs.search("zebra", caller: stranger).hits.map(\.path) == ["plans.txt"])
+        let handle = try t.fs.open(file.id, flags: O_WRONLY, caller: .tester)
+        _ = try Array("secret zebra plans".utf8).withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
+        _ = try t.fs.setattr(file.id, changes: AttributeChanges(mode: 0o600), handle: handle, caller: .tester)
+        #expect(try t.fs.search("zebra", caller: stranger).hits.isEmpty)
+        try t.fs.release(handle: handle)
+    }
+
     @Test func htmlGivesItsTextAndBinaryFilesAreLeftOut() throws {
         let t = try TemporaryStore()
         defer { t.close() }

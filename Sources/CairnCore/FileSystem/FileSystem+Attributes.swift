@@ -90,15 +90,28 @@ extension FileSystem {
         return updated
     }
 
-    /// Writes the attribute changes an open file holds for its next commit into its row now,
-    /// for an operation that records a version from the row (extended attributes).
-    func storePendingAttributes(of inode: InodeID) throws(FSError) {
-        guard let file = openFile(inode) else { return }
+    /// Runs `work`, a change that records a version from the inode's row (extended attributes),
+    /// as one operation that first writes into the row the attribute changes an open file holds
+    /// for its next commit: the version has them, and if `work` fails, the row is as it was.
+    private func writeWithHeldAttributes(_ inode: InodeID, _ work: (Connection) throws -> Void) throws(FSError) {
+        let file = openFile(inode)
+        file?.lock.lock()
+        defer { file?.lock.unlock() }
+        let held = file.flatMap { $0.attributesPending ? $0.ownership : nil }
+        try store.write(.deferred) { db in
+            if let held { try NamespaceQueries.setOwnership(db, inode, held) }
+            try work(db)
+        }
+        if held != nil { file?.attributesPending = false }
+    }
+
+    /// The mode and owner an open file holds for its next commit, if it holds any (a caller
+    /// reading the row must not hold the store's writer: the file's lock comes first).
+    func heldOwnership(of inode: InodeID) -> NamespaceQueries.Ownership? {
+        guard let file = openFile(inode) else { return nil }
         file.lock.lock()
         defer { file.lock.unlock() }
-        guard file.attributesPending else { return }
-        try store.write(.deferred) { db in try NamespaceQueries.setOwnership(db, inode, file.ownership) }
-        file.attributesPending = false
+        return file.attributesPending ? file.ownership : nil
     }
 
     /// A write by a process without CAP_FSETID (here: anyone but root) drops the set-user-ID bit,
@@ -179,8 +192,7 @@ extension FileSystem {
         try Self.validateXattr(name: name)
         try authorize(caller, inode, needs: .writer)
         guard value.count <= Limits.maxXattrValue else { throw FSError.attributeTooLarge }
-        try storePendingAttributes(of: inode)
-        try store.write(.deferred) { db in
+        try writeWithHeldAttributes(inode) { db in
             let attrs = try NamespaceQueries.requireInode(db, inode)
             // As ext4: user attributes only on regular files and directories.
             if name.starts(with: Array("user.".utf8)), !attrs.isRegular, !attrs.isDirectory {
@@ -203,8 +215,7 @@ extension FileSystem {
     public func removexattr(_ inode: InodeID, name: [UInt8], caller: Caller) throws(FSError) {
         try Self.validateXattr(name: name)
         try authorize(caller, inode, needs: .writer)
-        try storePendingAttributes(of: inode)
-        try store.write(.deferred) { db in
+        try writeWithHeldAttributes(inode) { db in
             guard try XattrQueries.remove(db, inode: inode, name: name) else { throw FSError.noAttribute }
             try Self.recordXattrChange(db, inode: inode, caller: caller)
         }

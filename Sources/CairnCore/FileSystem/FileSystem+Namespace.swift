@@ -17,13 +17,7 @@ extension FileSystem {
         a.mtime = file.mtime
         a.ctime = file.ctime
         a.blocks = max(a.blocks, (file.manifest.storedBytes + Int64(file.staged.count * content.chunkSize) + 511) / 512)
-        if file.attributesPending {
-            a.mode = file.mode
-            a.uid = file.uid
-            a.gid = file.gid
-            a.atime = file.atime
-        }
-        return a
+        return a.holding(file.attributesPending ? file.ownership : nil)
     }
 
     /// An open file's attributes as its handles see them (caller holds its lock), from the row
@@ -237,7 +231,7 @@ extension FileSystem {
             return try NamespaceQueries.requireInode(db, inode)
         }
         audit(caller, "link", parent: newParent, name: newName)
-        return linked
+        return live(linked)
     }
 
     public struct RenameOptions: OptionSet, Sendable {

@@ -178,8 +178,9 @@ extension FileSystem {
     private func readableHit(
         inode: InodeID, workspace: Workspace, version: Int64, score: Double, caller: Caller
     ) throws(FSError) -> SearchHit? {
-        try store.read { db -> SearchHit? in
-            guard let file = try NamespaceQueries.inode(db, inode), caller.mayRead(file),
+        let held = heldOwnership(of: inode)
+        return try store.read { db -> SearchHit? in
+            guard let file = try NamespaceQueries.inode(db, inode)?.holding(held), caller.mayRead(file),
                 let v = try HistoryQueries.version(db, id: version)
             else { return nil }
             var names: [[UInt8]] = []

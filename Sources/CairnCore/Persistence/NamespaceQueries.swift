@@ -184,4 +184,15 @@ enum NamespaceQueries {
 
 extension InodeAttributes {
     var ownership: NamespaceQueries.Ownership { .init(mode: mode, uid: uid, gid: gid, atime: atime) }
+
+    /// These attributes with `ownership` (an open file's, held for its next commit) in place.
+    func holding(_ ownership: NamespaceQueries.Ownership?) -> InodeAttributes {
+        guard let o = ownership else { return self }
+        var a = self
+        a.mode = o.mode
+        a.uid = o.uid
+        a.gid = o.gid
+        a.atime = o.atime
+        return a
+    }
 }
