@@ -19,31 +19,15 @@ final class OpenFile: @unchecked Sendable {
     var committedSize: Int64
     var mtime: Timestamp
     var ctime: Timestamp
-    /// The inode's mode and group, so that a write can tell whether it drops the set-user-ID and
-    /// set-group-ID bits (see `FileSystem.dropSetIDBits`).
-    var mode: UInt32
-    var gid: UInt32
-    /// With `mode` and `gid`, the owner and access time. A change of these four while the file
-    /// has uncommitted content stays here (`attributesPending`) and is written with that
-    /// content's version, as mtime and ctime are: tar sets times, owner and mode of every file
-    /// it writes before it closes it, three row updates otherwise.
-    var uid: UInt32
-    var atime: Timestamp
+    /// The inode's mode, owner and access time: a write tells by mode and group whether it
+    /// drops the set-user-ID and set-group-ID bits (see `FileSystem.dropSetIDBits`). A change of
+    /// them while the file has uncommitted content stays here (`attributesPending`) and is written
+    /// with that content's version, as mtime and ctime are: tar sets times, owner and mode of
+    /// every file it writes before it closes it, three row updates otherwise.
+    var ownership: NamespaceQueries.Ownership
     var attributesPending = false
     /// The inode's row as last read (`FileSystem.currentAttributes`).
     var row: RowSnapshot
-
-    var ownership: NamespaceQueries.Ownership { .init(mode: mode, uid: uid, gid: gid, atime: atime) }
-
-    /// Takes what a setattr leaves (caller holds the lock).
-    func takeChangedAttributes(_ attributes: InodeAttributes) {
-        mode = attributes.mode
-        uid = attributes.uid
-        gid = attributes.gid
-        atime = attributes.atime
-        mtime = attributes.mtime
-        ctime = attributes.ctime
-    }
     /// Content or size changed since the last commit.
     var modified = false
     /// Chunks moved into storage by a commit that has not reached the database yet (it failed):
@@ -69,10 +53,7 @@ final class OpenFile: @unchecked Sendable {
         self.committedSize = attributes.size
         self.mtime = attributes.mtime
         self.ctime = attributes.ctime
-        self.mode = attributes.mode
-        self.gid = attributes.gid
-        self.uid = attributes.uid
-        self.atime = attributes.atime
+        self.ownership = attributes.ownership
         self.content = content
         self.staging = staging
     }
@@ -104,16 +85,18 @@ final class OpenFile: @unchecked Sendable {
         // A restore changes mode and group with the content: the set-ID check of later writes
         // must see them, whatever the content (unless the handles changed them since: their
         // commit replaces the restored ones).
-        if !attributesPending {
-            mode = attributes.mode
-            gid = attributes.gid
-            uid = attributes.uid
-            atime = attributes.atime
-        }
+        if !attributesPending { ownership = attributes.ownership }
         guard !modified, staged.isEmpty else { return }
         self.manifest = manifest
         size = attributes.size
         committedSize = attributes.size
+        mtime = attributes.mtime
+        ctime = attributes.ctime
+    }
+
+    /// Takes what a setattr leaves (caller holds the lock).
+    func takeChangedAttributes(_ attributes: InodeAttributes) {
+        ownership = attributes.ownership
         mtime = attributes.mtime
         ctime = attributes.ctime
     }

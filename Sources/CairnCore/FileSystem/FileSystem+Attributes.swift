@@ -52,11 +52,7 @@ extension FileSystem {
             var current = try NamespaceQueries.requireInode(db, inode)
             if let file { current.mtime = file.mtime }
             let updated = Self.applying(changes, to: current, now: now, caller: caller)
-            try NamespaceQueries.updateAttributes(
-                db, inode,
-                .init(
-                    mode: updated.mode, uid: updated.uid, gid: updated.gid, atime: updated.atime,
-                    mtime: updated.mtime, ctime: updated.ctime))
+            try NamespaceQueries.updateAttributes(db, inode, .init(updated))
             let cause =
                 changes.mode != nil || updated.mode != current.mode
                 ? "chmod" : (changes.uid != nil || changes.gid != nil) ? "chown" : "utimes"
@@ -122,7 +118,7 @@ extension FileSystem {
     func dropSetIDBits(_ file: OpenFile, caller: Caller) throws(FSError) {
         guard caller.uid != 0 else { return }
         file.lock.lock()
-        let (mode, gid) = (file.mode, file.gid)
+        let (mode, gid) = (file.ownership.mode, file.ownership.gid)
         file.lock.unlock()
         guard mode & S_IFMT == S_IFREG else { return }
         let kept = Self.modeDroppingSetID(mode, of: gid, by: caller)

@@ -135,6 +135,15 @@ enum NamespaceQueries {
         var atime: Timestamp
         var mtime: Timestamp
         var ctime: Timestamp
+
+        init(mode: UInt32, uid: UInt32, gid: UInt32, atime: Timestamp, mtime: Timestamp, ctime: Timestamp) {
+            (self.mode, self.uid, self.gid, self.atime, self.mtime, self.ctime) = (mode, uid, gid, atime, mtime, ctime)
+        }
+
+        /// `a`'s mode, owner and times.
+        init(_ a: InodeAttributes) {
+            self.init(mode: a.mode, uid: a.uid, gid: a.gid, atime: a.atime, mtime: a.mtime, ctime: a.ctime)
+        }
     }
 
     /// What an open file's commit may write besides its content (see `OpenFile.attributesPending`).
