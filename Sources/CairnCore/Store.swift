@@ -11,7 +11,7 @@ import Synchronization
 public final class Store: Sendable {
     public static let formatVersion = 1
     /// Incompatible features this build understands; a store naming others is refused.
-    static let knownIncompatibleFeatures: Set<String> = ["chunked-manifests", "packed-chunks"]
+    static let knownIncompatibleFeatures: Set<String> = ["chunked-manifests", "id-placeholders", "packed-chunks"]
     static let defaultChunkSize = 1 << 20
     /// Chunks up to this size live in the database, larger ones are files. Rows are appended in
     /// storage order (schema v10), so a small file's bytes cost its commit a few sequential
@@ -37,7 +37,8 @@ public final class Store: Sendable {
     /// exclusively while it deletes chunks, so it never deletes one a commit is about to name.
     let sweepLock = SweepLock()
     /// Counts operations of the writer: what was computed from the database at one count is
-    /// still true while it has not moved (quota usage, an open file's row).
+    /// still true while it has not moved (quota usage, an open file's row). Each operation moves
+    /// it at the end of its turn on the writer, before the next operation runs.
     let changes = Atomic<Int>(0)
     /// The last free-space check: when, and whether there was room for data (SpaceReserve).
     let spaceCheck = Mutex<(at: Int64, room: Bool)>((0, true))
@@ -267,8 +268,12 @@ public final class Store: Sendable {
     /// when this returns (see MetadataWriter).
     func write<T>(_ commit: MetadataWriter.Commit = .now, _ work: (Connection) throws -> T) throws(FSError) -> T {
         guard let writer else { throw FSError.readOnly }
-        defer { changes.wrappingAdd(1, ordering: .relaxed) }
-        return try writer.perform(commit, work)
+        // Counted within the writer's turn: the next operation to run there already sees the
+        // count moved, so it never trusts a row this one changed.
+        return try writer.perform(commit) { db in
+            defer { changes.wrappingAdd(1, ordering: .relaxed) }
+            return try work(db)
+        }
     }
 
     /// See `MetadataWriter.observeTransactions` (nothing happens without a writer).

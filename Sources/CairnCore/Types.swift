@@ -1,6 +1,6 @@
 import Glibc
 
-/// An inode id. Never reused within a store (the table is AUTOINCREMENT).
+/// An inode id. Never reused within a store (Schema, rule 5).
 public typealias InodeID = Int64
 
 /// A point in time in nanoseconds since the Unix epoch.

@@ -67,6 +67,33 @@ import Testing
         #expect(try t.store.check().isEmpty)
     }
 
+    /// The rows gc deletes last of their table (the forgotten file's inode, name, version and
+    /// manifest, the lock's events) leave their ids behind: what is made next never takes one.
+    @Test func idsOfTheNewestRowsGCDeletesAreNeverHandedOutAgain() throws {
+        let t = try TemporaryStore()
+        let kept = try t.fs.writeFile(t.root, "kept", name("x"))
+        let gone = try t.fs.writeFile(t.root, "gone", pseudoRandomBytes(1000, seed: 4))
+        let goneVersion = try #require(try t.fs.history(of: "gone", in: t.workspace).last)
+        try t.fs.unlink(parent: t.root, name: name("gone"), caller: .tester)
+        let spec = LockSpec(
+            inode: kept.id, kind: .flock, exclusive: true, owner: LockOwner(session: 9, id: 1), pid: 1,
+            actor: "tester", place: "test")
+        _ = try t.fs.locks.lock(spec)
+        t.fs.locks.endSession(9)
+        let lastSeq = try #require(try t.fs.events(after: 0).map(\.seq).max())
+        let summary = try t.fs.collectGarbage(
+            dryRun: false, now: Timestamp(nanoseconds: Timestamp.now().nanoseconds + 40 * Self.day))
+        #expect(summary.filesForgotten == 1 && summary.recordsPruned == 2)
+        #expect(try t.fs.trash(of: t.workspace).isEmpty)
+        let next = try t.fs.writeFile(t.root, "next", name("y"))
+        let nextVersion = try #require(try t.fs.history(of: "next", in: t.workspace).last)
+        #expect(next.id > gone.id)
+        #expect(nextVersion.id > goneVersion.id)
+        #expect(try #require(try t.fs.history(of: "next", in: t.workspace).first).seq > lastSeq)
+        #expect(try t.fs.readFile(next.id) == name("y") && t.fs.readFile(kept.id) == name("x"))
+        #expect(try t.store.check().isEmpty)
+    }
+
     /// Random workloads, random policies, random ages: after gc, the live tree, every
     /// snapshot's tree and every kept version read back exactly, and fsck is clean.
     @Test(arguments: 0..<12) func gcNeverRemovesWhatAKeptVersionOrSnapshotNeeds(seed: UInt64) throws {

@@ -107,6 +107,63 @@ import Testing
         try db.close()
     }
 
+    /// Stores from before schema v12 number their rows with AUTOINCREMENT; the migration drops
+    /// it and keeps the highest id each table ever handed out, also one whose row is gone.
+    @Test func aStoreWithAutoincrementIdsMigratesAndNeverHandsAnIdOutAgain() throws {
+        let t = try TemporaryStore()
+        let a = try t.fs.writeFile(t.root, "a", Array("one".utf8))
+        let before = try t.fs.history(of: "a", in: t.workspace)
+        t.fs.closeAudit()
+        t.store.close()
+        let path = t.store.path + "/cairn.db"
+        let tables = ["inodes", "dentries", "versions", "manifests", "events", "audit"]
+        let list = tables.map { "'\($0)'" }.joined(separator: ", ")
+        var db = try DatabaseQueue(path: path)
+        try db.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA writable_schema = ON")
+            try db.execute(
+                sql: """
+                    UPDATE sqlite_master SET sql = replace(sql, 'INTEGER PRIMARY KEY', 'INTEGER PRIMARY KEY AUTOINCREMENT')
+                    WHERE type = 'table' AND name IN (\(list))
+                    """)
+            try db.execute(sql: "PRAGMA writable_schema = OFF")
+        }
+        try db.close()
+        db = try DatabaseQueue(path: path)
+        // Each table handed out ten ids more than its rows show (its newest rows deleted since).
+        var highest: [String: Int64] = [:]
+        try db.write { db in
+            for table in tables {
+                let key = table == "events" ? "seq" : "id"
+                let top = try #require(try Int64.fetchOne(db, sql: "SELECT max(\(key)) FROM \(table)")) + 10
+                try db.execute(sql: "INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)", arguments: [table, top])
+                highest[table] = top
+            }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v12-ids-without-autoincrement'")
+            try db.execute(
+                sql: "UPDATE meta SET value = 'chunked-manifests,packed-chunks' WHERE key = 'features_incompatible'")
+        }
+        let store = try Store.open(at: t.store.path)
+        let fs = try FileSystem(store: store)
+        #expect(try fs.readFile(a.id) == Array("one".utf8))
+        #expect(try fs.history(of: "a", in: t.workspace) == before)
+        let b = try fs.writeFile(t.root, "b", Array("two".utf8))
+        let version = try #require(try fs.history(of: "b", in: t.workspace).last)
+        #expect(b.id > highest["inodes"]! && version.id > highest["versions"]! && version.seq > highest["events"]!)
+        #expect(try store.check(verifyBlobs: true).isEmpty)
+        fs.closeAudit()
+        store.close()
+        try db.read { db in
+            let schemas = try String.fetchAll(
+                db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name IN (\(list))")
+            #expect(schemas.count == tables.count && schemas.allSatisfy { !$0.contains("AUTOINCREMENT") })
+            let features = try String.fetchOne(
+                db, sql: "SELECT value FROM meta WHERE key = 'features_incompatible'")
+            #expect(features == "chunked-manifests,packed-chunks,id-placeholders")
+        }
+        try db.close()
+    }
+
     @Test func refusesACorruptDatabaseWithAClearMessage() throws {
         let t = try TemporaryStore()
         t.store.close()

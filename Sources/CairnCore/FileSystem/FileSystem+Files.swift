@@ -176,8 +176,12 @@ extension FileSystem {
                     db, chunk.ref.digest, size: chunk.ref.length, small: chunk.inlineData, packs: store.packs, time: now
                 )
             }
-            // Mode and owner changed since the last commit are the open file's; else the row's.
-            let owner = try ownership ?? NamespaceQueries.requireInode(db, inode).ownership
+            // Mode and owner changed since the last commit are the open file's; else the row's,
+            // as the file last read it if no operation ran since.
+            let owner =
+                try ownership
+                ?? (file.row.readAt == store.changes.load(ordering: .relaxed)
+                ? file.row.attributes : NamespaceQueries.requireInode(db, inode)).ownership
             let manifestID = try ContentQueries.insertManifest(db, manifest)
             let seq = try NamespaceQueries.recordEvent(db, kind: "write", inode: inode, actor: actor, time: now)
             let version = ContentQueries.NewVersion(

@@ -28,14 +28,57 @@ enum GCQueries {
             """, [workspace])
     }
 
+    /// A table whose ids are never handed out twice (Schema, rule 5).
+    enum NumberedTable: String {
+        case inodes, dentries, manifests, versions, events
+
+        var key: String { self == .events ? "seq" : "id" }
+
+        /// A row no query of files, names or history finds, for the id `?1` (events: at the
+        /// time `?2`, so that the seq a time names stays the same).
+        var placeholder: String {
+            switch self {
+            case .inodes:
+                "(id, mode, uid, gid, nlink, atime_ns, mtime_ns, ctime_ns, btime_ns) VALUES (?1, 0, 0, 0, 0, 0, 0, 0, 0)"
+            case .dentries: "(id, parent, name, inode, created_seq, deleted_seq) VALUES (?1, 0, X'', 0, 0, 0)"
+            case .manifests: "(id, data) VALUES (?1, X'01')"
+            case .versions:
+                """
+                (id, inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, actor, cause)
+                VALUES (?1, 0, 0, 0, 0, 0, 0, 0, 0, 'cairn', 'placeholder')
+                """
+            case .events: "(seq, time_ns, kind, actor) VALUES (?1, ?2, 'pruned', 'cairn')"
+            }
+        }
+    }
+
+    /// Deletes the rows of `table` that match `condition`. A new row takes the highest id plus
+    /// one: when the row with the highest id goes, a placeholder keeps its id, which is never
+    /// handed out again. Returns the number of rows deleted.
+    static func delete(_ db: Connection, from table: NumberedTable, where condition: String, _ arguments: SQLArguments)
+        throws -> Int
+    {
+        let name = table.rawValue
+        let key = table.key
+        let time = table == .events ? "time_ns" : "0"
+        let top = try db.row("SELECT \(key), \(time) FROM \(name) ORDER BY \(key) DESC LIMIT 1")
+        try db.run("DELETE FROM \(name) WHERE \(condition)", arguments)
+        let deleted = db.changesCount
+        if deleted > 0, let top, try db.value(Int64.self, "SELECT max(\(key)) FROM \(name)") ?? 0 < top[0] as Int64 {
+            let values: [SQLValue] = table == .events ? [.integer(top[0]), .integer(top[1])] : [.integer(top[0])]
+            try db.run("INSERT INTO \(name) \(table.placeholder)", SQLArguments(values))
+        }
+        return deleted
+    }
+
     /// Deletes a version unless it is (still) the current one of a live file or unsealed.
     static func deleteVersion(_ db: Connection, id: Int64) throws -> Bool {
-        try db.run(
-            """
-            DELETE FROM versions WHERE id = ? AND sealed = 1
-              AND NOT EXISTS (SELECT 1 FROM inodes i WHERE i.id = versions.inode AND i.nlink > 0 AND i.version = versions.id)
-            """, [id])
-        return db.changesCount > 0
+        try delete(
+            db, from: .versions,
+            where: """
+                id = ? AND sealed = 1 AND NOT EXISTS (
+                    SELECT 1 FROM inodes i WHERE i.id = versions.inode AND i.nlink > 0 AND i.version = versions.id)
+                """, [id]) > 0
     }
 
     /// A file with no name left whose versions were released: it points at its newest version
@@ -45,9 +88,9 @@ enum GCQueries {
             let newest = try db.value(
                 Int64.self, "SELECT id FROM versions WHERE inode = ? ORDER BY seq DESC LIMIT 1", [inode])
         else {
-            try db.run("DELETE FROM dentries WHERE inode = ? AND deleted_seq IS NOT NULL", [inode])
+            _ = try delete(db, from: .dentries, where: "inode = ? AND deleted_seq IS NOT NULL", [inode])
             try db.run("DELETE FROM xattrs WHERE inode = ?", [inode])
-            try db.run("DELETE FROM inodes WHERE id = ? AND nlink = 0", [inode])
+            _ = try delete(db, from: .inodes, where: "id = ? AND nlink = 0", [inode])
             return true
         }
         try db.run("UPDATE inodes SET version = ? WHERE id = ? AND nlink = 0", [newest, inode])
@@ -56,8 +99,8 @@ enum GCQueries {
 
     /// Manifests no version uses (released versions', and those replaced within a write session).
     static func deleteUnusedManifests(_ db: Connection) throws -> Int {
-        try db.run("DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.manifest = manifests.id)")
-        return db.changesCount
+        try delete(
+            db, from: .manifests, where: "NOT EXISTS (SELECT 1 FROM versions v WHERE v.manifest = manifests.id)", [])
     }
 
     static func maxManifest(_ db: Connection) throws -> Int64 {

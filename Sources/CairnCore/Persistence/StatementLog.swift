@@ -3,8 +3,8 @@ import Foundation
 /// The write statements of a transaction, with their arguments, as bytes: what the redo journal
 /// holds so that a transaction the daemon answered for but did not commit can be run again.
 /// Re-running is exact because every statement's effect depends only on the database and its
-/// arguments (no clocks or random numbers in SQL; row ids come from AUTOINCREMENT), and the
-/// statements run again, in order, on the state their transaction began from.
+/// arguments (no clocks or random numbers in SQL; a new row's id is the highest one plus one),
+/// and the statements run again, in order, on the state their transaction began from.
 ///
 /// Layout of one statement: u32 SQL length, SQL (UTF-8), u16 argument count, then per argument a
 /// tag (0 NULL, 1 integer, 2 real, 3 text, 4 blob) and its value (8 bytes little-endian, or u32

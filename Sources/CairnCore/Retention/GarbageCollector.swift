@@ -74,6 +74,9 @@ extension FileSystem {
                         + (try db.value(
                             Int.self, "SELECT count(*) FROM \(rule.table) WHERE \(rule.condition)", [before]) ?? 0)
                 }
+                if let numbered = GCQueries.NumberedTable(rawValue: rule.table) {
+                    return total + (try GCQueries.delete(db, from: numbered, where: rule.condition, [before]))
+                }
                 try db.run("DELETE FROM \(rule.table) WHERE \(rule.condition)", [before])
                 return total + db.changesCount
             }
