@@ -57,6 +57,12 @@ final class Connection: @unchecked Sendable {
             }, Unmanaged.passUnretained(frames).toOpaque())
     }
 
+    /// Removes the commit and rollback hooks someone else installed on the connection.
+    func removeTransactionHooks() {
+        sqlite3_commit_hook(handle, nil, nil)
+        sqlite3_rollback_hook(handle, nil, nil)
+    }
+
     /// Runs a statement that changes the database.
     func run(_ sql: String, _ arguments: SQLArguments = []) throws {
         try control(sql, arguments)

@@ -37,7 +37,7 @@ final class MetadataWriter: Sendable {
     /// The meta key of the number of the last transaction committed (see `recover`).
     private static let committedKey = "journal_transaction"
 
-    /// State used only on the pool's writer queue.
+    /// State used only during the writer's turn (`exclusively`).
     private final class Confined: @unchecked Sendable {
         /// The number of the open transaction, or of the last committed one.
         var transaction: Int64 = 0
@@ -50,8 +50,7 @@ final class MetadataWriter: Sendable {
         var stopped = false
     }
 
-    private let pool: DatabasePool
-    /// The writer connection; touched only on the pool's writer queue.
+    /// The writer connection; touched only during the writer's turn (`exclusively`).
     private let connection: Connection
     private let journal: RedoJournal
     private let confined = Confined()
@@ -78,22 +77,38 @@ final class MetadataWriter: Sendable {
     /// (false): what the caller put in the transaction is in the store now, or gone.
     private let transactionObservers = Mutex<[@Sendable (Bool) -> Void]>([])
 
+    /// Held while the writer connection is in use: by one operation, read or commit at a time.
+    /// The connection is GRDB's writer, taken once; going through GRDB's queue at every
+    /// operation cost a sixth of a getattr.
+    private let turn = NSLock()
+
+    private func exclusively<T>(_ body: () throws -> T) rethrows -> T {
+        turn.lock()
+        defer { turn.unlock() }
+        return try body()
+    }
+
     /// Opens the writer; first re-applies what a crashed writer answered for but did not commit.
     init(
         pool: DatabasePool, path: String, journalPath: String, commitDelay: Double,
         beforeCommit: @escaping @Sendable () -> Void, beforeLogSync: @escaping @Sendable () throws(FSError) -> Void
     ) throws {
-        self.pool = pool
         self.commitDelay = commitDelay
         self.beforeCommit = beforeCommit
         self.beforeLogSync = beforeLogSync
         self.walPath = path + "-wal"
-        connection = pool.writeWithoutTransaction { db in Connection(db.sqliteConnection!) }
+        connection = pool.writeWithoutTransaction { db in
+            let connection = Connection(db.sqliteConnection!)
+            // Used outside GRDB's queue from here on: GRDB's hooks expect to run on it, and
+            // nothing here observes transactions through GRDB.
+            connection.removeTransactionHooks()
+            return connection
+        }
         journal = try RedoJournal(path: journalPath)
         var config = Configuration()
         config.busyMode = .timeout(1)
         checkpointer = try DatabaseQueue(path: path, configuration: config)
-        try pool.writeWithoutTransaction { _ in
+        try exclusively {
             confined.transaction = try lastCommitted()
             try recover()
             connection.log = StatementLog()
@@ -116,7 +131,7 @@ final class MetadataWriter: Sendable {
     func perform<T>(_ commit: Commit, logged: Bool = true, _ work: (Connection) throws -> T) throws(FSError) -> T {
         let value: T
         do {
-            value = try pool.writeWithoutTransaction { _ -> T in
+            value = try exclusively { () -> T in
                 // After `stop` the connection is finalized: a late caller gets an error, not a
                 // transaction nobody commits.
                 guard !confined.stopped else { throw FSError.readOnly }
@@ -178,7 +193,7 @@ final class MetadataWriter: Sendable {
     /// Reads through the writer's connection, so the reader sees the open transaction.
     func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
         do {
-            return try pool.writeWithoutTransaction { _ in
+            return try exclusively {
                 guard !confined.stopped else { throw FSError.readOnly }
                 return try work(connection)
             }
@@ -190,7 +205,7 @@ final class MetadataWriter: Sendable {
     /// Commits the open transaction, if any (shutdown).
     func flush() throws(FSError) {
         do {
-            try pool.writeWithoutTransaction { _ in if !confined.stopped { try commitOpen() } }
+            try exclusively { if !confined.stopped { try commitOpen() } }
         } catch {
             throw FSError(database: error)
         }
@@ -201,13 +216,13 @@ final class MetadataWriter: Sendable {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         // The last commit and the end of work happen in one turn of the writer: no operation
         // can slip in between and leave a transaction open.
-        pool.writeWithoutTransaction { _ in
+        exclusively {
             try? commitOpen()
             confined.stopped = true
         }
         timerWake.signal()
         timerDone.wait()
-        pool.writeWithoutTransaction { _ in
+        exclusively {
             connection.observeLogLength(nil)
             connection.finalize()
         }
@@ -362,7 +377,7 @@ final class MetadataWriter: Sendable {
                     continue
                 }
                 do {
-                    try pool.writeWithoutTransaction { _ in
+                    try exclusively {
                         // Commit only a transaction at least commitDelay old (not one begun since).
                         let at = openedAt.load(ordering: .relaxed)
                         if at != 0, Timestamp.monotonicNanoseconds() - at >= Int64(commitDelay * 1e9) {
