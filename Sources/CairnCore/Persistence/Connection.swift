@@ -65,8 +65,11 @@ final class Connection: @unchecked Sendable {
 
     /// Runs a statement that changes the database.
     func run(_ sql: String, _ arguments: SQLArguments = []) throws {
-        try control(sql, arguments)
-        log?.append(sql, arguments)
+        try execute(sql, arguments) { statement in
+            while try step(statement, sql) {}
+            // A compiled statement stays for the connection's life: it names its text.
+            log?.append(sql, key: UInt(bitPattern: statement), arguments)
+        }
     }
 
     /// Runs a statement that is not part of the changes a transaction makes (BEGIN, ROLLBACK,

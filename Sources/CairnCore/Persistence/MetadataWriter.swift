@@ -284,12 +284,11 @@ final class MetadataWriter: Sendable {
         defer { if db.log != nil { db.log = StatementLog() } }
         guard !journal.isEmpty else { return }
         let next = confined.transaction + 1
-        let statements = try journal.records().filter { $0.transaction == next }.map {
-            guard let decoded = StatementLog.decode($0.payload) else {
-                throw FSError.io("the store's journal \(journal.path) has a damaged record")
-            }
-            return decoded
-        }.joined()
+        // The records of one transaction are consecutive pieces of its statement log.
+        let log = try journal.records().filter { $0.transaction == next }.flatMap(\.payload)
+        guard let statements = StatementLog.decode(log[...]) else {
+            throw FSError.io("the store's journal \(journal.path) has a damaged record")
+        }
         if !statements.isEmpty {
             try db.control("BEGIN IMMEDIATE")
             do {

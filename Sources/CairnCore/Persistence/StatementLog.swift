@@ -6,16 +6,34 @@ import Foundation
 /// arguments (no clocks or random numbers in SQL; a new row's id is the highest one plus one),
 /// and the statements run again, in order, on the state their transaction began from.
 ///
-/// Layout of one statement: u32 SQL length, SQL (UTF-8), u16 argument count, then per argument a
-/// tag (0 NULL, 1 integer, 2 real, 3 text, 4 blob) and its value (8 bytes little-endian, or u32
-/// length and bytes).
+/// Layout of one statement: its SQL, then u16 argument count, then per argument a tag (0 NULL,
+/// 1 integer, 2 real, 3 text, 4 blob) and its value (8 bytes little-endian, or u32 length and
+/// bytes). The SQL is a u32 length and the text (UTF-8) the first time the log holds it; after
+/// that, u32 `reference` | offset: the text of the statement at that offset of the log. A log
+/// decodes from its start only (a piece of it names texts it does not hold).
 struct StatementLog {
     private(set) var bytes: [UInt8] = []
+    /// The offsets of the statements that hold the texts, by the texts' keys (see `append`).
+    private var texts: [UInt: UInt32] = [:]
+    /// The keys of those texts, in the order they were written.
+    private var introduced: [(key: UInt, at: Int)] = []
+
+    private static let reference: UInt32 = 1 << 31
 
     var count: Int { bytes.count }
 
-    mutating func append(_ sql: String, _ arguments: SQLArguments) {
-        appendBytes(sql.utf8)
+    /// Appends a statement. `key` names its text: statements with the same key have the same
+    /// text (the connection's compiled statement for it).
+    mutating func append(_ sql: String, key: UInt, _ arguments: SQLArguments) {
+        if let at = texts[key] {
+            append(Self.reference | at)
+        } else {
+            if bytes.count < Self.reference {
+                texts[key] = UInt32(bytes.count)
+                introduced.append((key, bytes.count))
+            }
+            appendBytes(sql.utf8)
+        }
         append(UInt16(arguments.values.count))
         for argument in arguments.values {
             switch argument {
@@ -37,9 +55,19 @@ struct StatementLog {
     }
 
     /// Forgets everything after `count` bytes (an operation that failed).
-    mutating func truncate(to count: Int) { bytes.removeSubrange(count...) }
+    mutating func truncate(to count: Int) {
+        bytes.removeSubrange(count...)
+        while let last = introduced.last, last.at >= count {
+            texts[last.key] = nil
+            introduced.removeLast()
+        }
+    }
 
-    mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        texts.removeAll(keepingCapacity: true)
+        introduced.removeAll(keepingCapacity: true)
+    }
 
     private mutating func appendBytes<C: Collection<UInt8>>(_ value: C) {
         append(UInt32(value.count))
@@ -50,14 +78,25 @@ struct StatementLog {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    /// The statements in `bytes`; nil when they do not decode (a damaged record).
+    /// The statements in `bytes` (a log from its start); nil when they do not decode (a damaged
+    /// record).
     static func decode(_ bytes: ArraySlice<UInt8>) -> [(sql: String, arguments: [SQLValue])]? {
         var reader = ByteReader(bytes)
         var statements: [(String, [SQLValue])] = []
+        var texts: [Int: String] = [:]
         while !reader.atEnd {
-            guard let sql = reader.lengthPrefixed().map({ String(decoding: $0, as: UTF8.self) }),
-                let count = reader.integer(UInt16.self)
-            else { return nil }
+            let start = reader.position
+            guard let head = reader.integer(UInt32.self) else { return nil }
+            let sql: String
+            if head & reference != 0 {
+                guard let text = texts[Int(head & ~reference)] else { return nil }
+                sql = text
+            } else {
+                guard let text = reader.slice(Int(head)) else { return nil }
+                sql = String(decoding: text, as: UTF8.self)
+                texts[start] = sql
+            }
+            guard let count = reader.integer(UInt16.self) else { return nil }
             var arguments: [SQLValue] = []
             for _ in 0..<count {
                 switch reader.integer(UInt8.self) {
@@ -86,7 +125,7 @@ struct StatementLog {
 /// Reads little-endian integers and length-prefixed byte strings; nil past the end.
 struct ByteReader {
     private let bytes: ArraySlice<UInt8>
-    private var position: Int
+    private(set) var position: Int
 
     init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
