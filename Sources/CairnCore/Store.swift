@@ -11,7 +11,9 @@ import Synchronization
 public final class Store: Sendable {
     public static let formatVersion = 1
     /// Incompatible features this build understands; a store naming others is refused.
-    static let knownIncompatibleFeatures: Set<String> = ["chunked-manifests", "id-placeholders", "packed-chunks"]
+    static let knownIncompatibleFeatures: Set<String> = [
+        "chunked-manifests", "embedded-chunks", "id-placeholders", "packed-chunks",
+    ]
     static let defaultChunkSize = 1 << 20
     /// Chunks up to this size live in the database, larger ones are files. Rows are appended in
     /// storage order (schema v10), so a small file's bytes cost its commit a few sequential

@@ -78,14 +78,15 @@ extension Store {
                     return
                 }
                 for ref in manifest.chunks.values {
-                    named.insert(ref.digest)
-                    if let users = missing[ref.digest] {
-                        missing[ref.digest] = users + versions
+                    guard let digest = ref.digest else { continue }
+                    named.insert(digest)
+                    if let users = missing[digest] {
+                        missing[digest] = users + versions
                         continue
                     }
                     let present =
-                        try CheckQueries.blob(db, ref.digest).map { row in
-                            guard ref.inline else { return blobs.contains(ref.digest) }
+                        try CheckQueries.blob(db, digest).map { row in
+                            guard case .inline = ref.storage else { return blobs.contains(digest) }
                             switch row.small {
                             case .row(let data): return data.count >= ref.length
                             case .packed(let pack, let offset, _):
@@ -93,7 +94,7 @@ extension Store {
                             case .none: return false
                             }
                         } ?? false
-                    if !present { missing[ref.digest] = versions }
+                    if !present { missing[digest] = versions }
                 }
             }
             for (digest, versions) in missing.sorted(by: { $0.key.hex < $1.key.hex }) {
@@ -137,8 +138,8 @@ extension Store {
         try readCommitted { db in
             var users: [BlobDigest: [Int64]] = [:]
             try Self.forEachManifest(db) { _, manifest, versions in
-                for ref in manifest?.chunks.values.filter({ digests.contains($0.digest) }) ?? [] {
-                    users[ref.digest, default: []] += versions
+                for case let digest? in manifest?.chunks.values.map(\.digest) ?? [] where digests.contains(digest) {
+                    users[digest, default: []] += versions
                 }
             }
             return users

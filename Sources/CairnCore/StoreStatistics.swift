@@ -13,6 +13,9 @@ public struct StoreStatistics: Codable, Sendable {
     public var inlineChunks: Int
     /// Bytes of distinct chunks stored (each stored once).
     public var chunkBytes: Int64
+    /// Bytes kept in the manifests of versions of small files (`Manifest.embeddedLimit`), once
+    /// per version.
+    public var embeddedBytes: Int64
     /// Bytes the current versions of live files name (what a copy of the workspaces would take).
     public var liveBytes: Int64
     /// Bytes every version names, counting shared chunks each time.

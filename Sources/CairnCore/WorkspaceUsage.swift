@@ -24,6 +24,8 @@ extension FileSystem {
             var sizes: [BlobDigest: Int64] = [:]
             var named: [Int64: Set<BlobDigest>] = [:]
             var files: [Int64: Int] = [:]
+            // Bytes kept in manifests: never shared.
+            var embedded: [Int64: Int64] = [:]
             for row in try db.rows(
                 """
                 SELECT i.workspace, m.data FROM inodes i JOIN versions v ON v.id = i.version
@@ -34,16 +36,20 @@ extension FileSystem {
                 files[ws, default: 0] += 1
                 guard let manifest = try? Manifest(encoded: [UInt8](row[1] as Data)) else { continue }
                 for ref in manifest.chunks.values {
-                    users[ref.digest, default: []].insert(ws)
-                    sizes[ref.digest] = Int64(ref.length)
-                    named[ws, default: []].insert(ref.digest)
+                    guard let digest = ref.digest else {
+                        embedded[ws, default: 0] += Int64(ref.length)
+                        continue
+                    }
+                    users[digest, default: []].insert(ws)
+                    sizes[digest] = Int64(ref.length)
+                    named[ws, default: []].insert(digest)
                 }
             }
             let pending = try db.rows(
                 "SELECT workspace, count(*) FROM inodes WHERE pending_entries = 1 GROUP BY workspace")
             let pendingBy = Dictionary(uniqueKeysWithValues: pending.map { ($0[0] as Int64, $0[1] as Int) })
             return try spaces.map { ws in
-                var mine: Int64 = 0
+                var mine: Int64 = embedded[ws.id] ?? 0
                 var shared: Int64 = 0
                 for digest in named[ws.id] ?? [] {
                     if users[digest]?.count == 1 { mine += sizes[digest] ?? 0 } else { shared += sizes[digest] ?? 0 }

@@ -97,6 +97,42 @@ import Testing
         #expect(try t.fs.readFile(attrs.id) == expected)
     }
 
+    /// Chunks of at most 256 bytes live in their manifest: no chunk row, no pack. They read
+    /// back, shrink and grow with truncate, are cloned, and older versions keep their bytes.
+    @Test func smallChunksLiveInTheirManifest() throws {
+        let t = try TemporaryStore()
+        let before = try t.store.statistics()
+        let text = Array("a small file\n".utf8)
+        let a = try t.fs.writeFile(t.root, "a", text)
+        let edge = pseudoRandomBytes(256, seed: 1)
+        let b = try t.fs.writeFile(t.root, "b", edge)
+        #expect(try t.store.statistics().chunks == before.chunks)
+        let c = try t.fs.writeFile(t.root, "c", pseudoRandomBytes(257, seed: 2))
+        #expect(try t.store.statistics().chunks == before.chunks + 1)
+        #expect(try t.fs.readFile(a.id) == text && t.fs.readFile(b.id) == edge)
+        for size in [5, 40] {
+            _ = try t.fs.setattr(a.id, changes: AttributeChanges(size: Int64(size)), handle: nil, caller: .tester)
+        }
+        #expect(try t.fs.readFile(a.id) == Array(text.prefix(5)) + [UInt8](repeating: 0, count: 35))
+        let versions = try t.fs.history(of: "a", in: t.workspace)
+        let first = try #require(versions.first { $0.size == Int64(text.count) })
+        var old = [UInt8](repeating: 0xFF, count: 64)
+        let n = try old.withUnsafeMutableBytes { try t.fs.read(version: first, offset: 0, into: $0) }
+        #expect(Array(old.prefix(n)) == text)
+        // A clone of part of the chunk: its first 100 bytes at offset 10.
+        let (dst, hd) = try t.fs.create(
+            parent: t.root, name: Array("d".utf8), mode: 0o644, flags: O_WRONLY, caller: .tester)
+        let hs = try t.fs.open(b.id, flags: O_RDONLY, caller: .tester)
+        _ = try t.fs.copyRange(from: hs, offset: 0, to: hd, offset: 0, length: 100)
+        try t.fs.flush(handle: hd)
+        try t.fs.release(handle: hd)
+        try t.fs.release(handle: hs)
+        #expect(try t.fs.readFile(dst.id) == Array(edge.prefix(100)))
+        #expect(try t.fs.readFile(c.id) == pseudoRandomBytes(257, seed: 2))
+        #expect(try t.store.check(verifyBlobs: true).isEmpty)
+        #expect(try t.store.statistics().embeddedBytes >= Int64(text.count + edge.count + 100))
+    }
+
     @Test func copyRangeClonesWholeChunksWithoutNewData() throws {
         let t = try TemporaryStore()
         let content = pseudoRandomBytes(4 * t.store.chunkSize + 333, seed: 7)

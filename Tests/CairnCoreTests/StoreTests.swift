@@ -44,7 +44,10 @@ import Testing
     @Test func aStoreWhoseBlobsPrecedeStorageOrderAndPacksKeepsEveryChunkWhenMigrated() throws {
         let t = try TemporaryStore()
         // Small (a pack now; its row before schema v11), and a blob file (beyond the threshold).
-        let contents = [Array("hello".utf8), pseudoRandomBytes(20_000, seed: 1), pseudoRandomBytes(200_000, seed: 2)]
+        let contents = [
+            Array(String(repeating: "hello ", count: 60).utf8), pseudoRandomBytes(20_000, seed: 1),
+            pseudoRandomBytes(200_000, seed: 2),
+        ]
         let files = try contents.enumerated().map { try t.fs.writeFile(t.root, "f\($0.offset)", $0.element).id }
         t.fs.closeAudit()
         t.store.close()

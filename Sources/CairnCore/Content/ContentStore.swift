@@ -54,52 +54,63 @@ final class ContentStore: Sendable {
         var got = 0
         if available > 0 {
             let target = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<available])
-            if ref.inline {
-                let location: ContentQueries.SmallChunk?
-                if let db {
-                    do { location = try ContentQueries.smallChunk(db, ref.digest) } catch {
-                        throw FSError(database: error)
-                    }
-                } else {
-                    location = try store.read { db in try ContentQueries.smallChunk(db, ref.digest) }
-                }
-                switch location {
-                case .none:
-                    throw FSError.io("chunk \(ref.digest) is missing from the store; run `cairn fsck`")
-                case .row(let data):
-                    got = data.withUnsafeBytes { raw in
-                        let n = max(0, min(available, raw.count - offset))
-                        if n > 0 { memcpy(target.baseAddress!, raw.baseAddress! + offset, n) }
-                        return n
-                    }
-                case .packed(let pack, let at, let size):
-                    let n = max(0, min(available, size - offset))
-                    do {
-                        got =
-                            n > 0
-                            ? try store.packs.read(
-                                pack: pack, offset: at + Int64(offset),
-                                into: UnsafeMutableRawBufferPointer(rebasing: target[0..<n])) : 0
-                    } catch .notFound {
-                        throw FSError.io("pack \(pack) holding chunk \(ref.digest) is missing; run `cairn fsck`")
-                    }
-                    // A pack shorter than its rows say lost bytes (a power loss): not zeros.
-                    if got < n {
-                        throw FSError.io("pack \(pack) is cut short in chunk \(ref.digest); run `cairn fsck`")
-                    }
-                }
-            } else {
+            switch ref.storage {
+            case .embedded(let bytes):
+                got = max(0, min(available, bytes.count - offset))
+                if got > 0 { bytes.withUnsafeBytes { _ = memcpy(target.baseAddress!, $0.baseAddress! + offset, got) } }
+            case .inline(let digest):
+                got = try readSmall(digest, at: offset, into: target, available: available, inlineFrom: db)
+            case .blob(let digest):
                 do {
-                    got = try store.blobs.read(ref.digest, offset: offset, into: target)
+                    got = try store.blobs.read(digest, offset: offset, into: target)
                 } catch .notFound {
-                    throw FSError.io("chunk \(ref.digest) is missing from the blob store; run `cairn fsck`")
+                    throw FSError.io("chunk \(digest) is missing from the blob store; run `cairn fsck`")
                 }
             }
         }
         if got < buffer.count { memset(buffer.baseAddress! + got, 0, buffer.count - got) }
     }
 
-    /// A chunk about to be committed: its digest, and its bytes when they go inline.
+    /// Reads a chunk the database keeps (in its row or a pack); returns the count read.
+    private func readSmall(
+        _ digest: BlobDigest, at offset: Int, into target: UnsafeMutableRawBufferPointer, available: Int,
+        inlineFrom db: Connection?
+    ) throws(FSError) -> Int {
+        let location: ContentQueries.SmallChunk?
+        if let db {
+            do { location = try ContentQueries.smallChunk(db, digest) } catch { throw FSError(database: error) }
+        } else {
+            location = try store.read { db in try ContentQueries.smallChunk(db, digest) }
+        }
+        switch location {
+        case .none:
+            throw FSError.io("chunk \(digest) is missing from the store; run `cairn fsck`")
+        case .row(let data):
+            return data.withUnsafeBytes { raw in
+                let n = max(0, min(available, raw.count - offset))
+                if n > 0 { memcpy(target.baseAddress!, raw.baseAddress! + offset, n) }
+                return n
+            }
+        case .packed(let pack, let at, let size):
+            let n = max(0, min(available, size - offset))
+            let got: Int
+            do {
+                got =
+                    n > 0
+                    ? try store.packs.read(
+                        pack: pack, offset: at + Int64(offset),
+                        into: UnsafeMutableRawBufferPointer(rebasing: target[0..<n]))
+                    : 0
+            } catch .notFound {
+                throw FSError.io("pack \(pack) holding chunk \(digest) is missing; run `cairn fsck`")
+            }
+            // A pack shorter than its rows say lost bytes (a power loss): not zeros.
+            if got < n { throw FSError.io("pack \(pack) is cut short in chunk \(digest); run `cairn fsck`") }
+            return got
+        }
+    }
+
+    /// A chunk about to be committed: its reference, and its bytes when they go to a pack.
     struct StoredChunk {
         var ref: ChunkRef
         var inlineData: Data?
@@ -118,7 +129,7 @@ final class ContentStore: Sendable {
             store.descriptors.forget(path)
             try store.blobs.adopt(digest, file: path, durable: durable)
             chunk.releaseFile()
-            return StoredChunk(ref: ChunkRef(digest: digest, length: length, inline: false), inlineData: nil)
+            return StoredChunk(ref: ChunkRef(storage: .blob(digest), length: length), inlineData: nil)
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
         defer { buffer.deallocate() }
@@ -127,25 +138,26 @@ final class ContentStore: Sendable {
         }
         if got < length { memset(buffer.baseAddress! + got, 0, length - got) }
         let bytes = UnsafeRawBufferPointer(buffer)
-        if isAllZero(bytes) { return nil }
-        let digest = BlobDigest.of(bytes)
-        if length <= store.inlineThreshold {
-            return StoredChunk(ref: ChunkRef(digest: digest, length: length, inline: true), inlineData: Data(bytes))
+        if length > store.inlineThreshold, !isAllZero(bytes) {
+            let digest = BlobDigest.of(bytes)
+            store.descriptors.forget(path)
+            try store.blobs.adopt(digest, file: path, durable: durable)
+            chunk.releaseFile()
+            return StoredChunk(ref: ChunkRef(storage: .blob(digest), length: length), inlineData: nil)
         }
-        store.descriptors.forget(path)
-        try store.blobs.adopt(digest, file: path, durable: durable)
-        chunk.releaseFile()
-        return StoredChunk(ref: ChunkRef(digest: digest, length: length, inline: false), inlineData: nil)
+        return try storeBytes(bytes, durable: durable)
     }
 
     private func storeBytes(_ bytes: UnsafeRawBufferPointer, durable: Bool) throws(FSError) -> StoredChunk? {
         if isAllZero(bytes) { return nil }
+        if bytes.count <= Manifest.embeddedLimit {
+            return StoredChunk(ref: ChunkRef(storage: .embedded(Array(bytes)), length: bytes.count), inlineData: nil)
+        }
         let digest = BlobDigest.of(bytes)
         if bytes.count <= store.inlineThreshold {
-            return StoredChunk(
-                ref: ChunkRef(digest: digest, length: bytes.count, inline: true), inlineData: Data(bytes))
+            return StoredChunk(ref: ChunkRef(storage: .inline(digest), length: bytes.count), inlineData: Data(bytes))
         }
         try store.blobs.put(digest, data: bytes, durable: durable)
-        return StoredChunk(ref: ChunkRef(digest: digest, length: bytes.count, inline: false), inlineData: nil)
+        return StoredChunk(ref: ChunkRef(storage: .blob(digest), length: bytes.count), inlineData: nil)
     }
 }

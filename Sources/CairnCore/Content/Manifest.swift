@@ -1,10 +1,27 @@
-/// One stored chunk of a file: the first `length` bytes of the blob `digest`. Bytes of the chunk's
-/// range beyond `length` read as zeros, so truncation and extension never rewrite data.
+/// One stored chunk of a file: its first `length` bytes. Bytes of the chunk's range beyond
+/// `length` read as zeros, so truncation and extension never rewrite data.
 public struct ChunkRef: Sendable, Equatable {
-    public var digest: BlobDigest
+    /// Where a chunk's bytes are.
+    public enum Storage: Sendable, Equatable {
+        /// A file of the blob store, named by its digest.
+        case blob(BlobDigest)
+        /// The database's (a pack, or the chunk's row in older stores), named by its digest.
+        case inline(BlobDigest)
+        /// In the manifest itself (chunks of at most `Manifest.embeddedLimit` bytes): no row,
+        /// no pack, and no sharing; bytes beyond `length` are not part of the chunk.
+        case embedded([UInt8])
+    }
+
+    public var storage: Storage
     public var length: Int
-    /// Stored in the database (small chunks) rather than in the blob store.
-    public var inline: Bool
+
+    /// The chunk's address in the store (nil: embedded, it has none).
+    public var digest: BlobDigest? {
+        switch storage {
+        case .blob(let digest), .inline(let digest): digest
+        case .embedded: nil
+        }
+    }
 }
 
 /// A file's content: fixed-size chunks at chunk-aligned offsets. Absent chunks are holes (or
@@ -32,41 +49,70 @@ public struct Manifest: Sendable, Equatable {
     /// Distinct stored bytes, for st_blocks.
     var storedBytes: Int64 { chunks.values.reduce(0) { $0 + Int64($1.length) } }
 
-    // MARK: encoding (format 1): count, then per chunk in index order:
-    // index (8 bytes LE), length (4 bytes LE), flags (1 byte: bit 0 = inline), digest (32 bytes).
+    /// The largest chunk kept in the manifest itself (`ChunkRef.Storage.embedded`). Up to about
+    /// this size, the bytes cost less room than what names a shared chunk (its digest here, its
+    /// row and index entry in `blobs`, its place in a pack), and a commit writes one row less
+    /// and no pack; such chunks are not shared between files.
+    static let embeddedLimit = 256
 
-    static let entrySize = 8 + 4 + 1 + BlobDigest.byteCount
+    // MARK: encoding (format 1): 1, then per chunk in index order: index (8 bytes LE), length
+    // (4 bytes LE), flags (1 byte: bit 0 inline, bit 1 embedded), then the digest (32 bytes) or,
+    // embedded, the `length` bytes of the chunk.
+
+    private static let headerSize = 8 + 4 + 1
 
     func encoded() -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(1 + chunks.count * Self.entrySize)
+        out.reserveCapacity(1 + chunks.count * (Self.headerSize + BlobDigest.byteCount))
         out.append(1)
         for index in chunks.keys.sorted() {
             let ref = chunks[index]!
             withUnsafeBytes(of: UInt64(index).littleEndian) { out.append(contentsOf: $0) }
             withUnsafeBytes(of: UInt32(ref.length).littleEndian) { out.append(contentsOf: $0) }
-            out.append(ref.inline ? 1 : 0)
-            out.append(contentsOf: ref.digest.bytes)
+            switch ref.storage {
+            case .blob(let digest):
+                out.append(0)
+                out.append(contentsOf: digest.bytes)
+            case .inline(let digest):
+                out.append(1)
+                out.append(contentsOf: digest.bytes)
+            case .embedded(let bytes):
+                out.append(2)
+                out.append(contentsOf: bytes.prefix(ref.length))
+                if bytes.count < ref.length {
+                    out.append(contentsOf: repeatElement(0, count: ref.length - bytes.count))
+                }
+            }
         }
         return out
     }
 
     init(encoded bytes: [UInt8]) throws(FSError) {
-        guard bytes.first == 1, (bytes.count - 1) % Self.entrySize == 0 else {
-            throw FSError.io("corrupt manifest (\(bytes.count) bytes)")
-        }
+        guard bytes.first == 1 else { throw FSError.io("corrupt manifest (\(bytes.count) bytes)") }
         var chunks: [Int64: ChunkRef] = [:]
-        chunks.reserveCapacity((bytes.count - 1) / Self.entrySize)
-        bytes.withUnsafeBytes { raw in
-            var at = 1
-            while at < raw.count {
-                let index = Int64(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)))
-                let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self)))
-                let inline = raw[at + 12] & 1 != 0
-                let digest = BlobDigest(bytes: Array(raw[(at + 13)..<(at + Self.entrySize)]))!
-                chunks[index] = ChunkRef(digest: digest, length: length, inline: inline)
-                at += Self.entrySize
+        var at = 1
+        while at < bytes.count {
+            guard bytes.count - at >= Self.headerSize else { throw FSError.io("corrupt manifest (cut short)") }
+            let (index, length, flags) = bytes.withUnsafeBytes { raw in
+                (
+                    Int64(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))),
+                    Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self))),
+                    raw[at + 12]
+                )
             }
+            at += Self.headerSize
+            let size = flags & 2 != 0 ? length : BlobDigest.byteCount
+            guard bytes.count - at >= size else { throw FSError.io("corrupt manifest (cut short)") }
+            let body = Array(bytes[at..<(at + size)])
+            at += size
+            let storage: ChunkRef.Storage
+            if flags & 2 != 0 {
+                storage = .embedded(body)
+            } else {
+                let digest = BlobDigest(bytes: body)!
+                storage = flags & 1 != 0 ? .inline(digest) : .blob(digest)
+            }
+            chunks[index] = ChunkRef(storage: storage, length: length)
         }
         self.chunks = chunks
     }

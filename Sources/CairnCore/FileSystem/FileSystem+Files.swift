@@ -147,7 +147,9 @@ extension FileSystem {
         if enforceQuota { try checkQuota(file.inode, growth: file.size - file.committedSize, caller: nil) }
         if durable { try store.syncPendingBlobs() }
         let stored = try file.storeStaged(durable: durable)
-        if !durable && stored.contains(where: { !$0.ref.inline }) { store.noteUnsyncedBlobs() }
+        if !durable && stored.contains(where: { if case .blob = $0.ref.storage { true } else { false } }) {
+            store.noteUnsyncedBlobs()
+        }
         guard file.modified else {
             // Nothing new, but fsync must still make the last commit durable.
             try store.write(.durable) { _ in }
@@ -172,9 +174,9 @@ extension FileSystem {
         let versionID = try store.write(durable ? .durable : .journaled) { db -> Int64 in
             if let checkpoint { try ContentQueries.sealVersion(db, id: checkpoint) }
             for chunk in stored {
+                guard let digest = chunk.ref.digest else { continue }
                 try ContentQueries.recordBlob(
-                    db, chunk.ref.digest, size: chunk.ref.length, small: chunk.inlineData, packs: store.packs, time: now
-                )
+                    db, digest, size: chunk.ref.length, small: chunk.inlineData, packs: store.packs, time: now)
             }
             // Mode and owner changed since the last commit are the open file's; else the row's,
             // as the file last read it if no operation ran since.

@@ -290,6 +290,16 @@ enum Schema {
         migrator.registerMigration("v12-ids-without-autoincrement") { db in
             try db.execute(sql: idsWithoutAutoincrement)
         }
+        migrator.registerMigration("v13-embedded-chunks") { db in
+            try db.execute(
+                sql: """
+                    -- Manifests may hold the bytes of small chunks themselves (Manifest.embeddedLimit),
+                    -- which a binary that knows no such entries reads as corrupt: the feature says so.
+                    UPDATE meta SET value = CASE WHEN value = '' THEN 'embedded-chunks'
+                        ELSE value || ',embedded-chunks' END
+                    WHERE key = 'features_incompatible' AND instr(value, 'embedded-chunks') = 0;
+                    """)
+        }
         return migrator
     }
 

@@ -176,7 +176,7 @@ extension FileSystem {
         } catch {
             throw FSError.io("a manifest is unreadable; run `cairn fsck` before gc")
         }
-        for ref in manifest.chunks.values { marked.insert(ref.digest) }
+        for case let digest? in manifest.chunks.values.map(\.digest) { marked.insert(digest) }
     }
 
     /// Deletes the unmarked chunks, and chunk files no row names, while no commit can store or
@@ -194,8 +194,8 @@ extension FileSystem {
         var named = marked
         for file in openFiles {
             file.lock.lock()
-            for ref in file.manifest.chunks.values { named.insert(ref.digest) }
-            for stored in file.pendingStored { named.insert(stored.ref.digest) }
+            for case let digest? in file.manifest.chunks.values.map(\.digest) { named.insert(digest) }
+            for case let digest? in file.pendingStored.map(\.ref.digest) { named.insert(digest) }
             file.lock.unlock()
         }
         // Durable before any bytes go: a power loss must not bring back rows whose chunks were

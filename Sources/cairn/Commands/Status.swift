@@ -45,7 +45,7 @@ struct Status: ParsableCommand {
                 "files      \(stats.liveFiles) live, \(stats.inodes) inodes ever, \(stats.versions) versions, \(stats.events) changes"
             )
             print(
-                "data       \(bytes(stats.liveBytes)) in current versions; \(bytes(stats.chunkBytes)) stored in \(stats.chunks) chunks (\(stats.inlineChunks) small)"
+                "data       \(bytes(stats.liveBytes)) in current versions; \(bytes(stats.chunkBytes)) stored in \(stats.chunks) chunks (\(stats.inlineChunks) small), \(bytes(stats.embeddedBytes)) in the versions of small files"
             )
             print(
                 "dedup      \(String(format: "%.2f", stats.dedupRatio))x (bytes named by all versions / bytes stored)")
