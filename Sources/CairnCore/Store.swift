@@ -42,6 +42,9 @@ public final class Store: Sendable {
     /// still true while it has not moved (quota usage, an open file's row). Each operation moves
     /// it at the end of its turn on the writer, before the next operation runs.
     let changes = Atomic<Int>(0)
+    /// Counts the operations of the writer that may change a directory's row (all but the
+    /// commits of files), in the same way.
+    let directoryChanges = Atomic<Int>(0)
     /// The last free-space check: when, and whether there was room for data (SpaceReserve).
     let spaceCheck = Mutex<(at: Int64, room: Bool)>((0, true))
     /// What writes into the store on its own threads (the audit log), stopped before it closes.
@@ -220,7 +223,10 @@ public final class Store: Sendable {
         // A transaction SQLite rolled back (a full disk at its commit) took back operations
         // already counted: what was computed from their rows is stale too.
         writer?.observeTransactions { [weak self] committed in
-            if !committed { self?.changes.wrappingAdd(1, ordering: .relaxed) }
+            if !committed {
+                self?.changes.wrappingAdd(1, ordering: .relaxed)
+                self?.directoryChanges.wrappingAdd(1, ordering: .relaxed)
+            }
         }
     }
 
@@ -268,12 +274,18 @@ public final class Store: Sendable {
 
     /// Runs `work` as one operation of the single writer; `commit` says how durable it must be
     /// when this returns (see MetadataWriter).
-    func write<T>(_ commit: MetadataWriter.Commit = .now, _ work: (Connection) throws -> T) throws(FSError) -> T {
+    /// `directories` false: the operation changes no directory's row (a file's commit).
+    func write<T>(
+        _ commit: MetadataWriter.Commit = .now, directories: Bool = true, _ work: (Connection) throws -> T
+    ) throws(FSError) -> T {
         guard let writer else { throw FSError.readOnly }
         // Counted within the writer's turn: the next operation to run there already sees the
         // count moved, so it never trusts a row this one changed.
         return try writer.perform(commit) { db in
-            defer { changes.wrappingAdd(1, ordering: .relaxed) }
+            defer {
+                changes.wrappingAdd(1, ordering: .relaxed)
+                if directories { directoryChanges.wrappingAdd(1, ordering: .relaxed) }
+            }
             return try work(db)
         }
     }

@@ -15,6 +15,27 @@ import Testing
         #expect(b.id > a.id)
     }
 
+    /// The kernel asks for a directory's attributes after each change of its entries: the
+    /// answer is its row as that change left it, and any later change of it shows at once.
+    @Test func aDirectorysAttributesFollowEveryChange() throws {
+        let t = try TemporaryStore()
+        let dir = try t.fs.mkdir(parent: t.root, name: name("d"), mode: 0o755, caller: .tester)
+        let before = try t.fs.getattr(dir.id)
+        _ = try t.fs.mkdir(parent: dir.id, name: name("sub"), mode: 0o755, caller: .tester)
+        let made = try t.fs.getattr(dir.id)
+        #expect(made.nlink == before.nlink + 1 && made.mtime >= before.mtime && made.ctime == made.mtime)
+        _ = try t.fs.setattr(dir.id, changes: AttributeChanges(mode: 0o700), handle: nil, caller: .tester)
+        #expect(try t.fs.getattr(dir.id).mode & 0o7777 == 0o700)
+        try t.fs.rmdir(parent: dir.id, name: name("sub"), caller: .tester)
+        let removed = try t.fs.getattr(dir.id)
+        #expect(removed.nlink == before.nlink && removed.mode & 0o7777 == 0o700)
+        #expect(throws: FSError.notFound) { try t.fs.unlink(parent: dir.id, name: name("sub"), caller: .tester) }
+        _ = try t.fs.setattr(
+            dir.id, changes: AttributeChanges(mtime: .value(Timestamp(seconds: 5, nanoseconds: 0))), handle: nil,
+            caller: .tester)
+        #expect(try t.fs.getattr(dir.id).mtime == Timestamp(seconds: 5, nanoseconds: 0))
+    }
+
     @Test func namesAreBytesUpTo255() throws {
         let t = try TemporaryStore()
         let odd: [UInt8] = [0xFF, 0xFE, 0x20, 0x01, 0x80]

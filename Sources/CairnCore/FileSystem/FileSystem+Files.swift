@@ -110,7 +110,7 @@ extension FileSystem {
     public func fsync(handle id: UInt64) throws(FSError) {
         let handle = try handle(id)
         guard let file = handle.file else {
-            try store.write(.durable) { _ in }
+            try store.write(.durable, directories: false) { _ in }
             return
         }
         try checkFence(handle)
@@ -138,7 +138,8 @@ extension FileSystem {
         guard file.modified || (force && durable) else {
             if seal, let session = file.sessionVersion {
                 // close after fsync: the session's version is final now.
-                try store.write(.journaled) { db in try ContentQueries.sealVersion(db, id: session) }
+                try store.write(.journaled, directories: false) { db in try ContentQueries.sealVersion(db, id: session)
+                }
                 file.sessionVersion = nil
             }
             return
@@ -152,7 +153,7 @@ extension FileSystem {
         }
         guard file.modified else {
             // Nothing new, but fsync must still make the last commit durable.
-            try store.write(.durable) { _ in }
+            try store.write(.durable, directories: false) { _ in }
             return
         }
         let now = Timestamp.now()
@@ -171,7 +172,7 @@ extension FileSystem {
         let inode = file.inode
         let session = file.sessionVersion
         let ownership = file.attributesPending ? file.ownership : nil
-        let versionID = try store.write(durable ? .durable : .journaled) { db -> Int64 in
+        let versionID = try store.write(durable ? .durable : .journaled, directories: false) { db -> Int64 in
             if let checkpoint { try ContentQueries.sealVersion(db, id: checkpoint) }
             for chunk in stored {
                 guard let digest = chunk.ref.digest else { continue }
@@ -352,7 +353,7 @@ private func systemSyncfs(_ fd: Int32) -> Int32
 extension FileSystem {
     /// fsyncdir: every committed namespace change becomes durable.
     public func syncMetadata() throws(FSError) {
-        try store.write(.durable) { _ in }
+        try store.write(.durable, directories: false) { _ in }
     }
 
     /// Commits what the daemon has answered for and not committed yet (group commit holds it up

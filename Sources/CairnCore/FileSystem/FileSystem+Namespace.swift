@@ -33,7 +33,27 @@ extension FileSystem {
     }
 
     public func getattr(_ inode: InodeID) throws(FSError) -> InodeAttributes {
-        live(try store.read { db in try NamespaceQueries.requireInode(db, inode) })
+        if let known = knownDirectory(inode, at: store.directoryChanges.load(ordering: .relaxed)) { return known }
+        return live(
+            try store.read { db in
+                let attrs = try NamespaceQueries.requireInode(db, inode)
+                if attrs.isDirectory { noteDirectory(attrs, readAt: store.directoryChanges.load(ordering: .relaxed)) }
+                return attrs
+            })
+    }
+
+    /// `inode`'s row if `lastDirectory` holds it as of the count `count` (`Store.directoryChanges`).
+    private func knownDirectory(_ inode: InodeID, at count: Int) -> InodeAttributes? {
+        guard let last = lastDirectory.withLock({ $0 }), last.attributes.id == inode, last.readAt == count else {
+            return nil
+        }
+        return last.attributes
+    }
+
+    /// Remembers a directory's row as of the count `readAt` (see `lastDirectory`).
+    private func noteDirectory(_ directory: InodeAttributes?, readAt: Int) {
+        guard let directory else { return }
+        lastDirectory.withLock { $0 = RowSnapshot(attributes: directory, readAt: readAt) }
     }
 
     public func lookup(parent: InodeID, name: [UInt8]) throws(FSError) -> InodeAttributes {
@@ -77,7 +97,7 @@ extension FileSystem {
         try ensureEntries(parent)
         try checkQuota(parent, growth: 0, newInodes: 1, caller: caller)
         let isDirectory = mode & S_IFMT == S_IFDIR
-        let made = try store.write(.deferred) { db in
+        let (made, directory, readAt) = try store.write(.deferred) { db in
             guard let (parentAttrs, workspace) = try NamespaceQueries.inodeAndWorkspace(db, parent) else {
                 throw FSError.notFound
             }
@@ -116,10 +136,14 @@ extension FileSystem {
                     mtime: now, ctime: now, manifest: nil, xattrs: nil, actor: caller.actor, cause: "create",
                     sealed: true))
             try NamespaceQueries.setVersion(db, inode, version)
-            return InodeAttributes(
+            let made = InodeAttributes(
                 id: inode, mode: finalMode, nlink: nlink, uid: caller.uid, gid: gid, rdev: rdev, size: size, atime: now,
                 mtime: now, ctime: now, generation: 1, blocks: 0)
+            // The parent as this operation leaves it, once the count has moved at its end.
+            let directory = parentAttrs.touched(at: now, linkDelta: isDirectory ? 1 : 0)
+            return (made, directory, store.directoryChanges.load(ordering: .relaxed) + 1)
         }
+        noteDirectory(directory, readAt: readAt)
         let op = isDirectory ? "mkdir" : target != nil ? "symlink" : mode & S_IFMT == S_IFREG ? "create" : "mknod"
         audit(caller, op, inode: made.id, parent: parent, name: name)
         return made
@@ -171,15 +195,18 @@ extension FileSystem {
         guard name.count <= Limits.maxNameLength else { throw FSError.nameTooLong }
         try authorize(caller, parent, needs: .writer)
         try ensureEntries(parent)
-        let removed = try store.usingReserve { () throws(FSError) in
+        let (removed, parentRow, readAt) = try store.usingReserve { () throws(FSError) in
             try removeEntryTransaction(parent: parent, name: name, directory: directory, caller: caller)
         }
+        noteDirectory(parentRow, readAt: readAt)
         audit(caller, directory ? "rmdir" : "unlink", inode: removed.inode, parent: parent, name: name)
         return removed
     }
 
+    /// Also returns the parent's row afterwards, if `lastDirectory` knew it before, and the
+    /// count it is current at.
     private func removeEntryTransaction(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError)
-        -> (inode: InodeID, links: UInt64)
+        -> ((inode: InodeID, links: UInt64), InodeAttributes?, Int)
     {
         // Like ext4's journal, a removal becomes durable with the next commit (within
         // MetadataWriter.commitDelay, or at the next close, fsync or rename).
@@ -202,7 +229,9 @@ extension FileSystem {
             try NamespaceQueries.closeDentry(db, id: dentry, seq: seq)
             try NamespaceQueries.adjustLinks(db, attrs.id, by: directory ? -Int(attrs.nlink) : -1, ctime: now)
             try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: directory ? -1 : 0)
-            return (attrs.id, directory ? 0 : attrs.nlink - 1)
+            let count = store.directoryChanges.load(ordering: .relaxed)
+            let parentRow = knownDirectory(parent, at: count)?.touched(at: now, linkDelta: directory ? -1 : 0)
+            return ((attrs.id, directory ? 0 : attrs.nlink - 1), parentRow, count + 1)
         }
     }
 

@@ -38,6 +38,11 @@ public final class FileSystem: Sendable {
     /// Counts reads of files and directories: with the writer's count, how the indexer knows
     /// that nobody waits for an answer.
     let reads = Atomic<Int>(0)
+    /// The row of the directory last read or changed, as of a count of `Store.directoryChanges`:
+    /// after each create or unlink, the kernel asks for the directory's attributes (its
+    /// permission check); while no operation that may change a directory has run since, this
+    /// is the answer. A create or unlink derives the row it leaves from the one before.
+    let lastDirectory = Mutex<RowSnapshot?>(nil)
 
     struct Handle {
         var inode: InodeID

@@ -117,7 +117,8 @@ enum NamespaceQueries {
     }
 
     /// A directory's entries changed: mtime and ctime move, and its link count by `linkDelta`
-    /// (a subdirectory's `..` counts as a link to the parent).
+    /// (a subdirectory's `..` counts as a link to the parent). `touched` says what this makes
+    /// of a row.
     static func touchDirectory(_ db: Connection, _ id: InodeID, at time: Timestamp, linkDelta: Int = 0) throws {
         try db.run(
             "UPDATE inodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?",
@@ -192,6 +193,15 @@ enum NamespaceQueries {
 }
 
 extension InodeAttributes {
+    /// The row after `NamespaceQueries.touchDirectory(at: time, linkDelta:)`.
+    func touched(at time: Timestamp, linkDelta: Int) -> InodeAttributes {
+        var row = self
+        row.mtime = time
+        row.ctime = time
+        row.nlink = UInt64(Int64(nlink) + Int64(linkDelta))
+        return row
+    }
+
     var ownership: NamespaceQueries.Ownership { .init(mode: mode, uid: uid, gid: gid, atime: atime) }
 
     /// These attributes with `ownership` (an open file's, held for its next commit) in place.
