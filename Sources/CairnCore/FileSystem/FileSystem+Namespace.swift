@@ -33,27 +33,33 @@ extension FileSystem {
     }
 
     public func getattr(_ inode: InodeID) throws(FSError) -> InodeAttributes {
-        if let known = knownDirectory(inode, at: store.directoryChanges.load(ordering: .relaxed)) { return known }
+        if let known = knownDirectory(inode, at: store.directoryChanges.load(ordering: .relaxed)) {
+            return known.attributes
+        }
         return live(
             try store.read { db in
-                let attrs = try NamespaceQueries.requireInode(db, inode)
-                if attrs.isDirectory { noteDirectory(attrs, readAt: store.directoryChanges.load(ordering: .relaxed)) }
+                guard let (attrs, workspace) = try NamespaceQueries.inodeAndWorkspace(db, inode) else {
+                    throw FSError.notFound
+                }
+                if attrs.isDirectory {
+                    noteDirectory(attrs, workspace, readAt: store.directoryChanges.load(ordering: .relaxed))
+                }
                 return attrs
             })
     }
 
-    /// `inode`'s row if `lastDirectory` holds it as of the count `count` (`Store.directoryChanges`).
-    private func knownDirectory(_ inode: InodeID, at count: Int) -> InodeAttributes? {
-        guard let last = lastDirectory.withLock({ $0 }), last.attributes.id == inode, last.readAt == count else {
-            return nil
-        }
-        return last.attributes
+    /// `inode`'s row and workspace if `lastDirectory` holds them as of the count `count`
+    /// (`Store.directoryChanges`).
+    private func knownDirectory(_ inode: InodeID, at count: Int) -> (attributes: InodeAttributes, workspace: Int64?)? {
+        guard let last = lastDirectory.withLock({ $0 }), last.row.attributes.id == inode, last.row.readAt == count
+        else { return nil }
+        return (last.row.attributes, last.workspace)
     }
 
-    /// Remembers a directory's row as of the count `readAt` (see `lastDirectory`).
-    private func noteDirectory(_ directory: InodeAttributes?, readAt: Int) {
+    /// Remembers a directory's row and workspace as of the count `readAt` (see `lastDirectory`).
+    private func noteDirectory(_ directory: InodeAttributes?, _ workspace: Int64?, readAt: Int) {
         guard let directory else { return }
-        lastDirectory.withLock { $0 = RowSnapshot(attributes: directory, readAt: readAt) }
+        lastDirectory.withLock { $0 = (RowSnapshot(attributes: directory, readAt: readAt), workspace) }
     }
 
     public func lookup(parent: InodeID, name: [UInt8]) throws(FSError) -> InodeAttributes {
@@ -97,8 +103,12 @@ extension FileSystem {
         try ensureEntries(parent)
         try checkQuota(parent, growth: 0, newInodes: 1, caller: caller)
         let isDirectory = mode & S_IFMT == S_IFDIR
-        let (made, directory, readAt) = try store.write(.deferred) { db in
-            guard let (parentAttrs, workspace) = try NamespaceQueries.inodeAndWorkspace(db, parent) else {
+        let (made, directory, workspace, readAt) = try store.write(.deferred) { db in
+            let count = store.directoryChanges.load(ordering: .relaxed)
+            guard
+                let (parentAttrs, workspace) = try knownDirectory(parent, at: count)
+                    ?? NamespaceQueries.inodeAndWorkspace(db, parent)
+            else {
                 throw FSError.notFound
             }
             guard parentAttrs.isDirectory else { throw FSError.notDirectory }
@@ -141,9 +151,9 @@ extension FileSystem {
                 mtime: now, ctime: now, generation: 1, blocks: 0)
             // The parent as this operation leaves it, once the count has moved at its end.
             let directory = parentAttrs.touched(at: now, linkDelta: isDirectory ? 1 : 0)
-            return (made, directory, store.directoryChanges.load(ordering: .relaxed) + 1)
+            return (made, directory, workspace, count + 1)
         }
-        noteDirectory(directory, readAt: readAt)
+        noteDirectory(directory, workspace, readAt: readAt)
         let op = isDirectory ? "mkdir" : target != nil ? "symlink" : mode & S_IFMT == S_IFREG ? "create" : "mknod"
         audit(caller, op, inode: made.id, parent: parent, name: name)
         return made
@@ -198,7 +208,7 @@ extension FileSystem {
         let (removed, parentRow, readAt) = try store.usingReserve { () throws(FSError) in
             try removeEntryTransaction(parent: parent, name: name, directory: directory, caller: caller)
         }
-        noteDirectory(parentRow, readAt: readAt)
+        if let parentRow { noteDirectory(parentRow.attributes, parentRow.workspace, readAt: readAt) }
         audit(caller, directory ? "rmdir" : "unlink", inode: removed.inode, parent: parent, name: name)
         return removed
     }
@@ -206,7 +216,7 @@ extension FileSystem {
     /// Also returns the parent's row afterwards, if `lastDirectory` knew it before, and the
     /// count it is current at.
     private func removeEntryTransaction(parent: InodeID, name: [UInt8], directory: Bool, caller: Caller) throws(FSError)
-        -> ((inode: InodeID, links: UInt64), InodeAttributes?, Int)
+        -> ((inode: InodeID, links: UInt64), (attributes: InodeAttributes, workspace: Int64?)?, Int)
     {
         // Like ext4's journal, a removal becomes durable with the next commit (within
         // MetadataWriter.commitDelay, or at the next close, fsync or rename).
@@ -230,7 +240,9 @@ extension FileSystem {
             try NamespaceQueries.adjustLinks(db, attrs.id, by: directory ? -Int(attrs.nlink) : -1, ctime: now)
             try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: directory ? -1 : 0)
             let count = store.directoryChanges.load(ordering: .relaxed)
-            let parentRow = knownDirectory(parent, at: count)?.touched(at: now, linkDelta: directory ? -1 : 0)
+            let parentRow = knownDirectory(parent, at: count).map {
+                ($0.attributes.touched(at: now, linkDelta: directory ? -1 : 0), $0.workspace)
+            }
             return ((attrs.id, directory ? 0 : attrs.nlink - 1), parentRow, count + 1)
         }
     }

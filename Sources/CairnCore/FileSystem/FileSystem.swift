@@ -42,7 +42,7 @@ public final class FileSystem: Sendable {
     /// after each create or unlink, the kernel asks for the directory's attributes (its
     /// permission check); while no operation that may change a directory has run since, this
     /// is the answer. A create or unlink derives the row it leaves from the one before.
-    let lastDirectory = Mutex<RowSnapshot?>(nil)
+    let lastDirectory = Mutex<(row: RowSnapshot, workspace: Int64?)?>(nil)
 
     struct Handle {
         var inode: InodeID
