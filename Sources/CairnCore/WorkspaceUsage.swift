@@ -28,13 +28,13 @@ extension FileSystem {
             var embedded: [Int64: Int64] = [:]
             for row in try db.rows(
                 """
-                SELECT i.workspace, m.data FROM inodes i JOIN versions v ON v.id = i.version
-                JOIN manifests m ON m.id = v.manifest WHERE i.nlink > 0 AND (i.mode & 61440) = 32768
+                SELECT i.workspace, m.data FROM inodes i LEFT JOIN versions v ON v.id = i.version
+                LEFT JOIN manifests m ON m.id = v.manifest WHERE i.nlink > 0 AND (i.mode & 61440) = 32768
                 """)
             {
                 let ws: Int64 = row[0]
                 files[ws, default: 0] += 1
-                guard let manifest = try? Manifest(encoded: [UInt8](row[1] as Data)) else { continue }
+                guard let data: Data = row[1], let manifest = try? Manifest(encoded: [UInt8](data)) else { continue }
                 for ref in manifest.chunks.values {
                     guard let digest = ref.digest else {
                         embedded[ws, default: 0] += Int64(ref.length)

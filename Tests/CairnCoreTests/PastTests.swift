@@ -49,6 +49,37 @@ import Testing
         #expect(try t.fs.pastListing(parent: t.root, at: third, afterCookie: 0, limit: 100).count == 1)
     }
 
+    /// A file open(O_CREAT) made gets its first version at its first close; before that it is
+    /// an empty file to every view of the past, to fsck and to a store reopened after a crash.
+    @Test func aCreatedFileIsEmptyUntilItsFirstClose() throws {
+        let t = try TemporaryStore(commitDelay: 3600)
+        let name = { (s: String) in Array(s.utf8) }
+        let (file, handle) = try t.fs.create(
+            parent: t.root, name: name("new"), mode: 0o640, flags: O_WRONLY, caller: .tester)
+        _ = try Array("written".utf8).withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
+        let open = try t.fs.currentSeq()
+        #expect(try t.fs.history(of: "new", in: t.workspace).isEmpty)
+        #expect(try t.store.check().isEmpty)
+        let then = try t.fs.pastLookup(parent: t.root, name: name("new"), at: open)
+        #expect(then.id == file.id && then.size == 0 && then.mode == S_IFREG | 0o640)
+        #expect(try content(t.fs, file.id, at: open) == "")
+        // Another file's close puts the create in the journal: a crash keeps it, empty.
+        try t.fs.writeFile(t.root, "other", name("x"))
+        let copy = try t.crashCopy()
+        try t.fs.flush(handle: handle)
+        try t.fs.release(handle: handle)
+        let log = try t.fs.history(of: "new", in: t.workspace)
+        #expect(log.map(\.cause) == ["close"] && log.first?.size == 7)
+        #expect(try content(t.fs, file.id, at: open) == "", "the past stays empty")
+        #expect(try content(t.fs, file.id, at: t.fs.currentSeq()) == "written")
+        let store = try Store.open(at: copy)
+        defer { store.close() }
+        let fs = try FileSystem(store: store)
+        let crashed = try fs.lookup(parent: t.root, name: name("new"))
+        #expect(try crashed.size == 0 && fs.readFile(crashed.id).isEmpty)
+        #expect(try store.check().isEmpty)
+    }
+
     @Test func aTimeNamesTheLastChangeMadeByThen() throws {
         let t = try TemporaryStore()
         try t.fs.writeFile(t.root, "early", Array("1".utf8))

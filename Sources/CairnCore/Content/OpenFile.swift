@@ -30,6 +30,9 @@ final class OpenFile: @unchecked Sendable {
     var row: RowSnapshot
     /// Content or size changed since the last commit.
     var modified = false
+    /// Made by a create that recorded no version: the first commit records one, written to or
+    /// not (see `FileSystem.create`).
+    var unversioned = false
     /// Chunks moved into storage by a commit that has not reached the database yet (it failed):
     /// the next commit records them, so no manifest ever names a chunk without its row.
     var pendingStored: [ContentStore.StoredChunk] = []
@@ -86,6 +89,7 @@ final class OpenFile: @unchecked Sendable {
         // must see them, whatever the content (unless the handles changed them since: their
         // commit replaces the restored ones).
         if !attributesPending { ownership = attributes.ownership }
+        unversioned = false
         guard !modified, staged.isEmpty else { return }
         self.manifest = manifest
         size = attributes.size

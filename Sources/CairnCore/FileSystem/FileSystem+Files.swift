@@ -26,14 +26,18 @@ extension FileSystem {
     }
 
     /// Creates a regular file and opens it (open with O_CREAT). An existing name fails with
-    /// `exists` under O_EXCL and is opened otherwise.
+    /// `exists` under O_EXCL and is opened otherwise. The file's first version is the one its
+    /// first close (or fsync, rename, link) commits, with what was written by then: a version
+    /// of the empty file first would be a second row of each kind per file, for nothing a view
+    /// of the past cannot tell anyway (see `PastQueries`).
     public func create(
         parent: InodeID, name: [UInt8], mode: UInt32, flags: Int32, caller: Caller
     ) throws(FSError) -> (InodeAttributes, UInt64) {
         let attrs: InodeAttributes
         let before = store.changes.load(ordering: .relaxed)
         do {
-            attrs = try makeNode(parent: parent, name: name, mode: S_IFREG | (mode & 0o7777), caller: caller)
+            attrs = try makeNode(
+                parent: parent, name: name, mode: S_IFREG | (mode & 0o7777), versioned: false, caller: caller)
         } catch .exists where flags & O_EXCL == 0 {
             let existing = try lookup(parent: parent, name: name)
             if existing.isDirectory { throw FSError.isDirectory }
@@ -135,7 +139,7 @@ extension FileSystem {
         defer { file.lock.unlock() }
         // The open bumps the count before it changes the file, under this lock.
         if unlessReopened, hasHandles(file) { return }
-        guard file.modified || (force && durable) else {
+        guard file.modified || file.unversioned || (force && durable) else {
             if seal, let session = file.sessionVersion {
                 // close after fsync: the session's version is final now.
                 try store.write(.journaled, directories: false) { db in try ContentQueries.sealVersion(db, id: session)
@@ -151,7 +155,7 @@ extension FileSystem {
         if !durable && stored.contains(where: { if case .blob = $0.ref.storage { true } else { false } }) {
             store.noteUnsyncedBlobs()
         }
-        guard file.modified else {
+        guard file.modified || file.unversioned else {
             // Nothing new, but fsync must still make the last commit durable.
             try store.write(.durable, directories: false) { _ in }
             return
@@ -205,6 +209,7 @@ extension FileSystem {
             return id
         }
         file.modified = false
+        file.unversioned = false
         file.attributesPending = false
         file.committedSize = size
         file.lastVersion = versionID

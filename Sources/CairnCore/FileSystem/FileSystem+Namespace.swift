@@ -95,8 +95,10 @@ extension FileSystem {
 
     /// Creates a node of any kind but directory-with-contents: regular file, FIFO, socket, device,
     /// directory (`mode` carries the type) or symlink (`target`).
+    /// Makes a node; `versioned` false records no version of it (a file `create` opens).
     func makeNode(
-        parent: InodeID, name: [UInt8], mode: UInt32, rdev: UInt64 = 0, target: [UInt8]? = nil, caller: Caller
+        parent: InodeID, name: [UInt8], mode: UInt32, rdev: UInt64 = 0, target: [UInt8]? = nil,
+        versioned: Bool = true, caller: Caller
     ) throws(FSError) -> InodeAttributes {
         try Self.validate(name: name)
         try authorize(caller, parent, needs: .writer)
@@ -139,13 +141,15 @@ extension FileSystem {
                 actor: caller.actor, time: now)
             try NamespaceQueries.insertDentry(db, parent: parent, name: name, inode: inode, seq: seq)
             try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: isDirectory ? 1 : 0)
-            let version = try ContentQueries.insertVersion(
-                db,
-                .init(
-                    inode: inode, seq: seq, size: size, storedBytes: 0, mode: finalMode, uid: caller.uid, gid: gid,
-                    mtime: now, ctime: now, manifest: nil, xattrs: nil, actor: caller.actor, cause: "create",
-                    sealed: true))
-            try NamespaceQueries.setVersion(db, inode, version)
+            if versioned {
+                let version = try ContentQueries.insertVersion(
+                    db,
+                    .init(
+                        inode: inode, seq: seq, size: size, storedBytes: 0, mode: finalMode, uid: caller.uid, gid: gid,
+                        mtime: now, ctime: now, manifest: nil, xattrs: nil, actor: caller.actor, cause: "create",
+                        sealed: true))
+                try NamespaceQueries.setVersion(db, inode, version)
+            }
             let made = InodeAttributes(
                 id: inode, mode: finalMode, nlink: nlink, uid: caller.uid, gid: gid, rdev: rdev, size: size, atime: now,
                 mtime: now, ctime: now, generation: 1, blocks: 0)

@@ -120,7 +120,8 @@ public final class FileSystem: Sendable {
     }
 
     /// Registers a handle, loading the file's content state for regular files.
-    /// `created` is a file this call's caller just created (empty: nothing to load).
+    /// `created` is a file this call's caller just created, with no version (empty: nothing to
+    /// load).
     func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool, created: RowSnapshot? = nil)
         throws(FSError) -> UInt64
     {
@@ -136,6 +137,7 @@ public final class FileSystem: Sendable {
                 if let created {
                     loaded = OpenFile(
                         inode: inode, manifest: Manifest(), row: created, content: content, staging: store.staging)
+                    loaded.unversioned = true
                 } else {
                     loaded = try loadOpenFile(inode)
                 }

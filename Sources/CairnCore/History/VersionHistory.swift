@@ -39,7 +39,8 @@ extension FileSystem {
     }
 
     /// The versions of `path`, newest first, across every inode that held the name (editors and
-    /// agents save by writing a new file and renaming it over the old one).
+    /// agents save by writing a new file and renaming it over the old one). Fails with `notFound`
+    /// when the name holds nothing and never had a version.
     public func history(of path: String, in workspace: Workspace) throws(FSError) -> [VersionRecord] {
         let names = Self.components(path)
         guard let last = names.last else {
@@ -52,7 +53,8 @@ extension FileSystem {
             parent = try lookup(parent: parent.id, name: name)
         }
         let records = try history(parent: parent.id, name: last)
-        guard !records.isEmpty else { throw FSError.notFound }
+        // A name that holds a file not closed since its creation has no version yet.
+        if records.isEmpty { _ = try lookup(parent: parent.id, name: last) }
         return records
     }
 

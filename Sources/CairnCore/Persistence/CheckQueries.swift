@@ -21,13 +21,14 @@ enum CheckQueries {
     }
 
     /// Rule 3: regular files whose current version, or the manifest it names, is missing (a
-    /// version without a manifest is an empty file).
+    /// version without a manifest is an empty file; so is a file with no version yet).
     static func filesWithoutContent(_ db: Connection) throws -> [(inode: InodeID, version: Int64?)] {
         try db.rows(
             """
             SELECT i.id, i.version FROM inodes i LEFT JOIN versions v ON v.id = i.version
             LEFT JOIN manifests m ON m.id = v.manifest
-            WHERE (i.mode & 61440) = 32768 AND (v.id IS NULL OR (v.manifest IS NOT NULL AND m.id IS NULL))
+            WHERE (i.mode & 61440) = 32768 AND i.version IS NOT NULL
+              AND (v.id IS NULL OR (v.manifest IS NOT NULL AND m.id IS NULL))
             """
         ).map { ($0[0], $0[1]) }
     }

@@ -6,7 +6,8 @@ internal import GRDB
 /// Consistency rules (checked by `Store.check`, used by fsck and the tests):
 ///  1. Every live dentry names an existing inode, and its parent is a directory inode.
 ///  2. At most one live dentry per (parent, name) (enforced by `dentries_live`).
-///  3. A regular file's inode row names a version of that inode, whose manifest exists.
+///  3. A regular file's inode row names a version of that inode, whose manifest exists, or no
+///     version (a file `create` made, until its first close: it is empty).
 ///  4. Every chunk a manifest names has a `blobs` row; inline chunks carry their bytes there,
 ///     the others exist in the blob store.
 ///  5. Row ids (inodes, dentries, versions, manifests) and event seqs are never reused: when the
