@@ -1,5 +1,6 @@
 import CairnTestSupport
 import Foundation
+import Glibc
 import Testing
 
 @testable import CairnCore
@@ -71,11 +72,37 @@ import Testing
     @Test func anOperationThatFailsBeforeWritingLeavesTheTransactionAsItWas() throws {
         let t = try TemporaryStore(commitDelay: 3600)
         _ = try t.fs.mkdir(parent: t.root, name: Array("dir".utf8), mode: 0o755, caller: .tester)
-        // An ordinary refusal: the name exists.
-        #expect(throws: FSError.exists) {
-            try t.fs.mkdir(parent: t.root, name: Array("dir".utf8), mode: 0o755, caller: .tester)
+        // An ordinary refusal: no such name.
+        #expect(throws: FSError.notFound) {
+            try t.fs.unlink(parent: t.root, name: Array("missing".utf8), caller: .tester)
         }
         #expect(try t.fs.lookup(parent: t.root, name: Array("dir".utf8)).isDirectory)
+        try t.fs.syncMetadata()
+        #expect(try t.store.check().isEmpty)
+    }
+
+    /// A node made under a name another took first fails with `exists` once its inode and event
+    /// rows are written (the name's unique index refuses it): they are undone, nothing else.
+    @Test func aNameTakenAlreadyUndoesTheNodeMadeForIt() throws {
+        let t = try TemporaryStore(commitDelay: 3600)
+        let name = Array("taken".utf8)
+        let file = try t.fs.writeFile(t.root, "taken", Array("kept".utf8))
+        let before = try t.store.statistics()
+        #expect(throws: FSError.exists) { try t.fs.mkdir(parent: t.root, name: name, mode: 0o755, caller: .tester) }
+        #expect(throws: FSError.exists) {
+            try t.fs.create(parent: t.root, name: name, mode: 0o644, flags: O_WRONLY | O_EXCL, caller: .tester)
+        }
+        #expect(throws: FSError.exists) {
+            try t.fs.symlink(parent: t.root, name: name, target: Array("x".utf8), caller: .tester)
+        }
+        let after = try t.store.statistics()
+        #expect(after.inodes == before.inodes && after.events == before.events && after.versions == before.versions)
+        // Without O_EXCL, the file there is opened.
+        let (opened, handle) = try t.fs.create(
+            parent: t.root, name: name, mode: 0o644, flags: O_RDONLY, caller: .tester)
+        try t.fs.release(handle: handle)
+        #expect(opened.id == file.id)
+        #expect(try t.fs.readFile(file.id) == Array("kept".utf8))
         try t.fs.syncMetadata()
         #expect(try t.store.check().isEmpty)
     }

@@ -80,6 +80,21 @@ import Testing
         #expect(try store.check().isEmpty)
     }
 
+    /// An xattr set on a created file before its first close is in that close's version.
+    @Test func aCreatedFilesFirstVersionHasTheXattrsSetBeforeItsClose() throws {
+        let t = try TemporaryStore()
+        let (file, handle) = try t.fs.create(
+            parent: t.root, name: Array("tagged".utf8), mode: 0o644, flags: O_WRONLY, caller: .tester)
+        try t.fs.setxattr(file.id, name: Array("user.tag".utf8), value: Array("blue".utf8), flags: [], caller: .tester)
+        _ = try Array("body".utf8).withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
+        try t.fs.flush(handle: handle)
+        try t.fs.release(handle: handle)
+        let closed = try t.fs.currentSeq()
+        try t.fs.removexattr(file.id, name: Array("user.tag".utf8), caller: .tester)
+        #expect(try t.fs.pastXattrs(file.id, at: closed).map(\.value) == [Array("blue".utf8)])
+        #expect(try t.fs.pastXattrs(file.id, at: t.fs.currentSeq()).isEmpty)
+    }
+
     @Test func aTimeNamesTheLastChangeMadeByThen() throws {
         let t = try TemporaryStore()
         try t.fs.writeFile(t.root, "early", Array("1".utf8))

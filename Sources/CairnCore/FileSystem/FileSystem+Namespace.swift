@@ -116,7 +116,6 @@ extension FileSystem {
             guard parentAttrs.isDirectory else { throw FSError.notDirectory }
             guard parentAttrs.nlink > 0 else { throw FSError.notFound }
             if parent == 1 { throw FSError.notPermitted }
-            if try NamespaceQueries.lookup(db, parent: parent, name: name) != nil { throw FSError.exists }
             var finalMode = mode
             var gid = caller.gid
             // See: man 2 open, "bsdgroups"/setgid directories, and ext4's inode_init_owner.
@@ -139,6 +138,8 @@ extension FileSystem {
             let seq = try NamespaceQueries.recordEvent(
                 db, kind: isDirectory ? "mkdir" : "create", inode: inode, parent: parent, name: name,
                 actor: caller.actor, time: now)
+            // A name taken already fails here (`exists`): the inode and event before are undone
+            // (rare: the kernel looks the name up first, so only a race with another mount).
             try NamespaceQueries.insertDentry(db, parent: parent, name: name, inode: inode, seq: seq)
             try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: isDirectory ? 1 : 0)
             if versioned {

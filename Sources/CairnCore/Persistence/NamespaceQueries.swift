@@ -1,4 +1,5 @@
 import Foundation
+internal import GRDBSQLite
 import Glibc
 
 /// The SQL of the namespace: inodes, dentries and events. Every function runs inside a
@@ -100,10 +101,15 @@ enum NamespaceQueries {
         return db.lastInsertedRowID
     }
 
+    /// Binds `name`; a name taken already (`dentries_live`) fails with `exists`.
     static func insertDentry(_ db: Connection, parent: InodeID, name: [UInt8], inode: InodeID, seq: Int64) throws {
-        try db.run(
-            "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)",
-            SQLArguments([.int(parent), .bytes(name), .int(inode), .int(seq)]))
+        do {
+            try db.run(
+                "INSERT INTO dentries(parent, name, inode, created_seq) VALUES (?, ?, ?, ?)",
+                SQLArguments([.int(parent), .bytes(name), .int(inode), .int(seq)]))
+        } catch let error as SQLiteError where error.code == SQLITE_CONSTRAINT | (8 << 8) {  // _UNIQUE
+            throw FSError.exists
+        }
     }
 
     static func closeDentry(_ db: Connection, id: Int64, seq: Int64) throws {
