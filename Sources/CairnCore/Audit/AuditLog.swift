@@ -174,13 +174,19 @@ final class AuditLog: Sendable {
                             process: p.caller.process, op: p.op, workspace: workspace, path: path,
                             version: p.version, bytes: p.bytes, result: p.result)
                         hash = Self.chain(hash, row, scratch: &scratch)
-                        values += [
-                            .integer(row.time.nanoseconds), .text(row.actor), .integer(Int64(row.uid)),
-                            .integer(Int64(row.pid)), .text(row.process), .text(row.op),
-                            row.workspace.map(SQLValue.text) ?? .null, row.path.map(SQLValue.text) ?? .null,
-                            row.version.map(SQLValue.integer) ?? .null, row.bytes.map(SQLValue.integer) ?? .null,
-                            .text(row.result), .blob(hash),
-                        ]
+                        // One by one: a literal array per row would be an allocation per row.
+                        values.append(.integer(row.time.nanoseconds))
+                        values.append(.text(row.actor))
+                        values.append(.integer(Int64(row.uid)))
+                        values.append(.integer(Int64(row.pid)))
+                        values.append(.text(row.process))
+                        values.append(.text(row.op))
+                        values.append(row.workspace.map(SQLValue.text) ?? .null)
+                        values.append(row.path.map(SQLValue.text) ?? .null)
+                        values.append(row.version.map(SQLValue.integer) ?? .null)
+                        values.append(row.bytes.map(SQLValue.integer) ?? .null)
+                        values.append(.text(row.result))
+                        values.append(.blob(hash))
                     }
                     if !placed.isEmpty {
                         // One statement for the chunk: a statement per row costs more than the row.
@@ -311,13 +317,20 @@ final class AuditLog: Sendable {
             separate()
             guard let value else { return }
             if value < 0 { bytes.append(0x2D) }
-            let start = bytes.count
             var rest = value.magnitude
+            var digits = 1
+            var probe = rest
+            while probe >= 10 {
+                probe /= 10
+                digits += 1
+            }
+            bytes.append(contentsOf: repeatElement(0x30, count: digits))
+            var at = bytes.count - 1
             repeat {
-                bytes.append(0x30 + UInt8(rest % 10))
+                bytes[at] = 0x30 + UInt8(rest % 10)
                 rest /= 10
+                at -= 1
             } while rest > 0
-            bytes[start...].reverse()
         }
         number(r.time.nanoseconds)
         field(r.actor)
@@ -333,7 +346,7 @@ final class AuditLog: Sendable {
         var hasher = SHA256()
         hasher.update(data: previous)
         hasher.update(data: bytes)
-        return Data(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Data($0) }
     }
 
     /// Replaces the head file (write a temporary file, rename it over), with plain system calls:

@@ -226,29 +226,30 @@ extension FileSystem {
         // Like ext4's journal, a removal becomes durable with the next commit (within
         // MetadataWriter.commitDelay, or at the next close, fsync or rename).
         try store.write(.deferred) { db in
-            guard let (dentry, attrs) = try NamespaceQueries.lookup(db, parent: parent, name: name) else {
+            guard let entry = try NamespaceQueries.entry(db, parent: parent, name: name) else {
                 throw FSError.notFound
             }
             // The store root holds the workspaces: `cairn workspace` manages them, not rmdir.
             if parent == 1 { throw FSError.notPermitted }
+            let isDirectory = entry.mode & S_IFMT == S_IFDIR
             if directory {
-                guard attrs.isDirectory else { throw FSError.notDirectory }
-                try copyEntries(db, attrs.id)
-                if try NamespaceQueries.hasLiveChildren(db, attrs.id) { throw FSError.notEmpty }
-            } else if attrs.isDirectory {
+                guard isDirectory else { throw FSError.notDirectory }
+                try copyEntries(db, entry.inode)
+                if try NamespaceQueries.hasLiveChildren(db, entry.inode) { throw FSError.notEmpty }
+            } else if isDirectory {
                 throw FSError.isDirectory
             }
             let now = Timestamp.now()
             let seq = try NamespaceQueries.recordEvent(
-                db, kind: "delete", inode: attrs.id, parent: parent, name: name, actor: caller.actor, time: now)
-            try NamespaceQueries.closeDentry(db, id: dentry, seq: seq)
-            try NamespaceQueries.adjustLinks(db, attrs.id, by: directory ? -Int(attrs.nlink) : -1, ctime: now)
+                db, kind: "delete", inode: entry.inode, parent: parent, name: name, actor: caller.actor, time: now)
+            try NamespaceQueries.closeDentry(db, id: entry.dentry, seq: seq)
+            try NamespaceQueries.adjustLinks(db, entry.inode, by: directory ? -Int(entry.nlink) : -1, ctime: now)
             try NamespaceQueries.touchDirectory(db, parent, at: now, linkDelta: directory ? -1 : 0)
             let count = store.directoryChanges.load(ordering: .relaxed)
             let parentRow = knownDirectory(parent, at: count).map {
                 ($0.attributes.touched(at: now, linkDelta: directory ? -1 : 0), $0.workspace)
             }
-            return ((attrs.id, directory ? 0 : attrs.nlink - 1), parentRow, count + 1)
+            return ((entry.inode, directory ? 0 : entry.nlink - 1), parentRow, count + 1)
         }
     }
 

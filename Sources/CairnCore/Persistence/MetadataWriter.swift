@@ -45,7 +45,7 @@ final class MetadataWriter: Sendable {
         var journaled = 0
         /// The unlogged statements of the open transaction (audit rows): not for the journal,
         /// but run again with the logged ones when a failed operation is undone.
-        var bookkeeping: StatementLog? = StatementLog()
+        var bookkeeping: [(sql: String, arguments: SQLArguments)]? = []
         /// Set by `stop`: the connection takes no more work.
         var stopped = false
     }
@@ -145,16 +145,16 @@ final class MetadataWriter: Sendable {
                 let logCount = db.log?.count ?? 0
                 let bookkeepingCount = confined.bookkeeping?.count ?? 0
                 let changes = db.totalChanges
-                // Unlogged work goes to the bookkeeping log (swapped in, not copied: a copy
-                // kept meanwhile would make every append copy the whole log).
-                if !logged { swap(&confined.bookkeeping, &db.log) }
+                // Unlogged work goes to the bookkeeping list (swapped in, not copied: a copy
+                // kept meanwhile would make every append copy the whole list).
+                if !logged { swap(&confined.bookkeeping, &db.unlogged) }
                 let result: T
                 do {
-                    defer { if !logged { swap(&confined.bookkeeping, &db.log) } }
+                    defer { if !logged { swap(&confined.bookkeeping, &db.unlogged) } }
                     result = try work(db)
                 } catch {
                     db.log?.truncate(to: logCount)
-                    confined.bookkeeping?.truncate(to: bookkeepingCount)
+                    confined.bookkeeping?.removeSubrange(bookkeepingCount...)
                     // Some errors (SQLITE_FULL, I/O) roll the whole transaction back; the
                     // original error is the one to report either way.
                     if !db.isInsideTransaction {
@@ -261,7 +261,7 @@ final class MetadataWriter: Sendable {
             throw error
         }
         db.log?.removeAll()
-        confined.bookkeeping?.removeAll()
+        confined.bookkeeping?.removeAll(keepingCapacity: true)
         confined.journaled = 0
         notifyObservers(committed: true)
         try journal.reset()
@@ -312,7 +312,7 @@ final class MetadataWriter: Sendable {
         openedAt.store(0, ordering: .relaxed)
         confined.transaction -= 1
         confined.journaled = 0
-        confined.bookkeeping?.removeAll()
+        confined.bookkeeping?.removeAll(keepingCapacity: true)
         notifyObservers(committed: false)
         do {
             try recover()
@@ -332,13 +332,13 @@ final class MetadataWriter: Sendable {
         do {
             try db.control("ROLLBACK")
             try db.control("BEGIN IMMEDIATE")
-            for log in [db.log, confined.bookkeeping] {
-                guard let log else { continue }
+            if let log = db.log {
                 guard let statements = StatementLog.decode(log.bytes[...]) else {
                     throw FSError.io("the writer's statement log does not decode")
                 }
                 try Self.replay(statements, on: db)
             }
+            for statement in confined.bookkeeping ?? [] { try db.control(statement.sql, statement.arguments) }
         } catch {
             if db.isInsideTransaction { try? db.control("ROLLBACK") }
             lostTransaction()

@@ -15,6 +15,10 @@ enum NamespaceQueries {
         SELECT d.id, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
         WHERE d.parent = ? AND d.name = ? AND d.deleted_seq IS NULL
         """
+    private static let entrySQL = """
+        SELECT d.id, d.inode, i.mode, i.nlink FROM dentries d JOIN inodes i ON i.id = d.inode
+        WHERE d.parent = ? AND d.name = ? AND d.deleted_seq IS NULL
+        """
     private static let listingSQL = """
         SELECT d.id, d.name, \(inodeColumns) FROM dentries d JOIN inodes i ON i.id = d.inode
         WHERE d.parent = ? AND d.deleted_seq IS NULL AND d.id > ? ORDER BY d.id LIMIT ?
@@ -57,6 +61,14 @@ enum NamespaceQueries {
     )? {
         guard let row = try db.row(lookupSQL, SQLArguments([.int(parent), .bytes(name)])) else { return nil }
         return (row[0], attributes(row, offset: 1))
+    }
+
+    /// The live entry `name` of `parent`: its dentry, and its inode's id, kind and link count
+    /// (what removing it needs; `lookup` reads the whole row).
+    static func entry(_ db: Connection, parent: InodeID, name: [UInt8]) throws -> (
+        dentry: Int64, inode: InodeID, mode: UInt32, nlink: UInt64
+    )? {
+        try db.row(entrySQL, SQLArguments([.int(parent), .bytes(name)])).map { ($0[0], $0[1], $0[2], $0[3]) }
     }
 
     static func listing(_ db: Connection, parent: InodeID, afterCookie: Int64, limit: Int) throws -> [DirectoryEntry] {
