@@ -85,6 +85,10 @@ import Testing
             dryRun: false, now: Timestamp(nanoseconds: Timestamp.now().nanoseconds + 40 * Self.day))
         #expect(summary.filesForgotten == 1 && summary.recordsPruned == 2)
         #expect(try t.fs.trash(of: t.workspace).isEmpty)
+        // The placeholders on top stay put: gc again finds nothing to delete.
+        let again = try t.fs.collectGarbage(
+            dryRun: false, now: Timestamp(nanoseconds: Timestamp.now().nanoseconds + 40 * Self.day))
+        #expect(again.manifestsDeleted == 0 && again.recordsPruned == 0 && again.filesForgotten == 0)
         let next = try t.fs.writeFile(t.root, "next", name("y"))
         let nextVersion = try #require(try t.fs.history(of: "next", in: t.workspace).last)
         #expect(next.id > gone.id)
@@ -92,6 +96,22 @@ import Testing
         #expect(try #require(try t.fs.history(of: "next", in: t.workspace).first).seq > lastSeq)
         #expect(try t.fs.readFile(next.id) == name("y") && t.fs.readFile(kept.id) == name("x"))
         #expect(try t.store.check().isEmpty)
+    }
+
+    /// A view of a moment whose version of a file retention released shows no such file, not an
+    /// empty one (a created file is empty only before its first close).
+    @Test func aFileIsNotShownEmptyWhereRetentionReleasedItsVersion() throws {
+        let t = try TemporaryStore()
+        let a = try t.fs.writeFile(t.root, "a", name("first"))
+        let between = try t.fs.currentSeq()
+        try t.fs.writeFile(t.root, "a", name("second"))
+        #expect(try t.fs.pastVersion(a.id, at: between).size == 5)
+        let summary = try t.fs.collectGarbage(
+            dryRun: false, now: Timestamp(nanoseconds: Timestamp.now().nanoseconds + 10 * Self.day))
+        #expect(summary.versionsReleased == 1)
+        #expect(throws: FSError.notFound) { try t.fs.pastVersion(a.id, at: between) }
+        #expect(throws: FSError.notFound) { try t.fs.pastLookup(parent: t.root, name: name("a"), at: between) }
+        #expect(try t.fs.readFile(a.id) == name("second"))
     }
 
     /// Random workloads, random policies, random ages: after gc, the live tree, every

@@ -142,7 +142,13 @@ import Testing
                 try db.execute(sql: "INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)", arguments: [table, top])
                 highest[table] = top
             }
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v12-ids-without-autoincrement'")
+            // v12 and every migration after it run again, in order.
+            try db.execute(
+                sql: """
+                    DELETE FROM grdb_migrations WHERE identifier IN
+                        ('v12-ids-without-autoincrement', 'v13-embedded-chunks', 'v14-versions-released')
+                    """)
+            try db.execute(sql: "ALTER TABLE inodes DROP COLUMN versions_released")
             try db.execute(
                 sql: "UPDATE meta SET value = 'chunked-manifests,packed-chunks' WHERE key = 'features_incompatible'")
         }
@@ -162,7 +168,7 @@ import Testing
             #expect(schemas.count == tables.count && schemas.allSatisfy { !$0.contains("AUTOINCREMENT") })
             let features = try String.fetchOne(
                 db, sql: "SELECT value FROM meta WHERE key = 'features_incompatible'")
-            #expect(features == "chunked-manifests,packed-chunks,id-placeholders")
+            #expect(features == "chunked-manifests,packed-chunks,id-placeholders,embedded-chunks")
         }
         try db.close()
     }

@@ -33,9 +33,6 @@ final class OpenFile: @unchecked Sendable {
     /// Made by a create that recorded no version: the first commit records one, written to or
     /// not (see `FileSystem.create`).
     var unversioned = false
-    /// An xattr of the inode was set or removed while this was open: until then, a file made by
-    /// a create has none.
-    var xattrsChanged = false
     /// Chunks moved into storage by a commit that has not reached the database yet (it failed):
     /// the next commit records them, so no manifest ever names a chunk without its row.
     var pendingStored: [ContentStore.StoredChunk] = []

@@ -99,7 +99,6 @@ extension FileSystem {
             try work(db)
         }
         if held != nil { file?.attributesPending = false }
-        file?.xattrsChanged = true
     }
 
     /// The mode and owner an open file holds for its next commit, if it holds any (a caller

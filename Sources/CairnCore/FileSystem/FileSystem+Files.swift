@@ -176,7 +176,6 @@ extension FileSystem {
         let inode = file.inode
         let session = file.sessionVersion
         let ownership = file.attributesPending ? file.ownership : nil
-        let noXattrs = file.unversioned && !file.xattrsChanged
         let versionID = try store.write(durable ? .durable : .journaled, directories: false) { db -> Int64 in
             if let checkpoint { try ContentQueries.sealVersion(db, id: checkpoint) }
             for chunk in stored {
@@ -195,9 +194,8 @@ extension FileSystem {
             let version = ContentQueries.NewVersion(
                 inode: inode, seq: seq, size: size, storedBytes: manifest.storedBytes, mode: owner.mode, uid: owner.uid,
                 gid: owner.gid, mtime: mtime, ctime: ctime, manifest: manifestID,
-                xattrs: noXattrs ? nil : try ContentQueries.snapshotXattrs(db, inode: inode), actor: actor,
-                cause: cause,
-                sealed: seal)
+                xattrs: try ContentQueries.snapshotXattrs(db, inode: inode), actor: actor,
+                cause: cause, sealed: seal)
             let id: Int64
             if let session {
                 try ContentQueries.replaceVersion(db, id: session, version)

@@ -49,9 +49,11 @@ extension FileSystem {
     }
 
     /// `inode`'s row and workspace if `lastDirectory` holds them as of the count `count`
-    /// (`Store.directoryChanges`).
+    /// (`Store.directoryChanges`). Only the writer counts changes: a reader of a store another
+    /// process writes keeps nothing.
     private func knownDirectory(_ inode: InodeID, at count: Int) -> (attributes: InodeAttributes, workspace: Int64?)? {
-        guard let last = lastDirectory.withLock({ $0 }), last.row.attributes.id == inode, last.row.readAt == count
+        guard store.isWritable, let last = lastDirectory.withLock({ $0 }), last.row.attributes.id == inode,
+            last.row.readAt == count
         else { return nil }
         return (last.row.attributes, last.workspace)
     }

@@ -50,6 +50,17 @@ enum GCQueries {
             case .events: "(seq, time_ns, kind, actor) VALUES (?1, ?2, 'pruned', 'cairn')"
             }
         }
+
+        /// True of a placeholder row (and of few others).
+        var isPlaceholder: String {
+            switch self {
+            case .inodes: "mode = 0 AND nlink = 0 AND version IS NULL"
+            case .dentries: "parent = 0"
+            case .manifests: "data = X'01'"
+            case .versions: "inode = 0"
+            case .events: "kind = 'pruned'"
+            }
+        }
     }
 
     /// Deletes the rows of `table` that match `condition`. A new row takes the highest id plus
@@ -61,7 +72,14 @@ enum GCQueries {
         let name = table.rawValue
         let key = table.key
         let time = table == .events ? "time_ns" : "0"
-        let top = try db.row("SELECT \(key), \(time) FROM \(name) ORDER BY \(key) DESC LIMIT 1")
+        let top = try db.row("SELECT \(key), \(time), \(table.isPlaceholder) FROM \(name) ORDER BY \(key) DESC LIMIT 1")
+        if let top, top[2] as Bool {
+            // A placeholder on top already: it stays, and is not counted.
+            try db.run(
+                "DELETE FROM \(name) WHERE (\(condition)) AND \(key) <> ?",
+                SQLArguments(arguments.values + [.integer(top[0])]))
+            return db.changesCount
+        }
         try db.run("DELETE FROM \(name) WHERE \(condition)", arguments)
         let deleted = db.changesCount
         if deleted > 0, let top, try db.value(Int64.self, "SELECT max(\(key)) FROM \(name)") ?? 0 < top[0] as Int64 {
@@ -71,14 +89,21 @@ enum GCQueries {
         return deleted
     }
 
-    /// Deletes a version unless it is (still) the current one of a live file or unsealed.
+    /// Deletes a version unless it is (still) the current one of a live file or unsealed; its
+    /// inode is marked as having lost versions (see `PastQueries`).
     static func deleteVersion(_ db: Connection, id: Int64) throws -> Bool {
-        try delete(
-            db, from: .versions,
-            where: """
-                id = ? AND sealed = 1 AND NOT EXISTS (
-                    SELECT 1 FROM inodes i WHERE i.id = versions.inode AND i.nlink > 0 AND i.version = versions.id)
-                """, [id]) > 0
+        guard let inode = try db.value(InodeID.self, "SELECT inode FROM versions WHERE id = ?", [id]) else {
+            return false
+        }
+        let deleted =
+            try delete(
+                db, from: .versions,
+                where: """
+                    id = ? AND sealed = 1 AND NOT EXISTS (
+                        SELECT 1 FROM inodes i WHERE i.id = versions.inode AND i.nlink > 0 AND i.version = versions.id)
+                    """, [id]) > 0
+        if deleted { try db.run("UPDATE inodes SET versions_released = 1 WHERE id = ?", [inode]) }
+        return deleted
     }
 
     /// A file with no name left whose versions were released: it points at its newest version

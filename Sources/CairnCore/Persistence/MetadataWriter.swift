@@ -317,6 +317,9 @@ final class MetadataWriter: Sendable {
         do {
             try recover()
         } catch {
+            // Those operations are lost (the database goes on without them): the journal must
+            // not bring them back after a crash, under a transaction number used again.
+            try? journal.reset()
             FileHandle.standardError.write(
                 Data("cairn: re-applying the journal after a failed transaction failed: \(error)\n".utf8))
         }

@@ -3,7 +3,8 @@ import Foundation
 /// The SQL of the namespace as it was at a seq: a dentry was live at `seq` when it was created at
 /// or before it and not closed by then; an inode's state at `seq` is its last version by then. A
 /// regular file made by `create` has no version until its first close: until then it was empty,
-/// with the mode and owner it has (`stateColumns`).
+/// with the mode and owner it has (`stateColumns`). A file with no version by then that lost
+/// versions to retention (`versions_released`) may have had one: it is left out, as before.
 enum PastQueries {
     static let liveAt = "created_seq <= ? AND (deleted_seq IS NULL OR deleted_seq > ?)"
 
@@ -22,8 +23,9 @@ enum PastQueries {
     private static let versionThen =
         "LEFT JOIN versions v ON v.id = (SELECT id FROM versions WHERE inode = i.id AND seq <= ? ORDER BY seq DESC LIMIT 1)"
 
-    /// Keeps an inode with no version then only if it is a regular file.
-    private static let hadState = "(v.id IS NOT NULL OR (i.mode & 61440) = 32768)"
+    /// Keeps an inode with no version then only if it is a regular file that was empty then
+    /// (none of its versions was released).
+    private static let hadState = "(v.id IS NOT NULL OR ((i.mode & 61440) = 32768 AND i.versions_released = 0))"
 
     /// The last seq whose event happened at or before `time` (0: before anything).
     static func seq(at time: Timestamp, _ db: Connection) throws -> Int64 {

@@ -301,6 +301,18 @@ enum Schema {
                     WHERE key = 'features_incompatible' AND instr(value, 'embedded-chunks') = 0;
                     """)
         }
+        migrator.registerMigration("v14-versions-released") { db in
+            try db.execute(
+                sql: """
+                    -- Set once retention has released a version of the inode: a file with no
+                    -- version at a seq was empty then (created, not yet closed) only if none was.
+                    -- Regular files whose creation's version is gone already count as such.
+                    ALTER TABLE inodes ADD COLUMN versions_released INTEGER NOT NULL DEFAULT 0;
+                    UPDATE inodes SET versions_released = 1
+                    WHERE (mode & 61440) = 32768 AND coalesce(
+                        (SELECT cause FROM versions WHERE inode = inodes.id ORDER BY seq LIMIT 1), 'create') <> 'create';
+                    """)
+        }
         return migrator
     }
 
