@@ -5,9 +5,9 @@ enum StatisticsQueries {
             """
             SELECT (SELECT count(*) FROM workspaces),
                    (SELECT count(*) FROM inodes WHERE nlink > 0 AND (mode & 61440) = 32768),
-                   (SELECT count(*) FROM inodes),
-                   (SELECT count(*) FROM versions),
-                   (SELECT count(*) FROM events),
+                   (SELECT count(*) FROM inodes WHERE NOT (\(GCQueries.NumberedTable.inodes.isPlaceholder))),
+                   (SELECT count(*) FROM versions WHERE NOT (\(GCQueries.NumberedTable.versions.isPlaceholder))),
+                   (SELECT count(*) FROM events WHERE NOT (\(GCQueries.NumberedTable.events.isPlaceholder))),
                    (SELECT count(*) FROM blobs),
                    (SELECT count(*) FROM blobs WHERE data IS NOT NULL OR pack IS NOT NULL),
                    (SELECT coalesce(sum(size), 0) FROM blobs),
