@@ -80,6 +80,35 @@ import Testing
         #expect(try store.check().isEmpty)
     }
 
+    /// A shell's `>` closes the descriptor it dup'ed before anything is written: that close
+    /// makes no version; the write's close makes the first. A file nobody writes to gets its
+    /// version when its last descriptor is released.
+    @Test func aCreatedFilesFirstVersionHoldsWhatWasWritten() throws {
+        let t = try TemporaryStore()
+        let (file, first) = try t.fs.create(
+            parent: t.root, name: Array("out".utf8), mode: 0o644, flags: O_WRONLY | O_TRUNC, caller: .tester)
+        let second = try t.fs.open(file.id, flags: O_WRONLY, caller: .tester)
+        try t.fs.flush(handle: first)
+        try t.fs.release(handle: first)
+        #expect(try t.fs.history(of: "out", in: t.workspace).isEmpty)
+        _ = try Array("echoed\n".utf8).withUnsafeBytes { try t.fs.write(handle: second, offset: 0, data: $0) }
+        try t.fs.flush(handle: second)
+        try t.fs.release(handle: second)
+        #expect(try t.fs.history(of: "out", in: t.workspace).map(\.size) == [7])
+        let (touchedFile, touched) = try t.fs.create(
+            parent: t.root, name: Array("touched".utf8), mode: 0o644, flags: O_WRONLY, caller: .tester)
+        // touch(1): its utimensat waits for that version too.
+        let stamp = Timestamp(seconds: 1_000_000, nanoseconds: 5)
+        _ = try t.fs.setattr(
+            touchedFile.id, changes: AttributeChanges(atime: .value(stamp), mtime: .value(stamp)), handle: nil,
+            caller: .tester)
+        try t.fs.flush(handle: touched)
+        #expect(try t.fs.history(of: "touched", in: t.workspace).isEmpty)
+        try t.fs.release(handle: touched)
+        let log = try t.fs.history(of: "touched", in: t.workspace)
+        #expect(log.map(\.size) == [0] && log.first?.mtime == stamp && log.first?.cause == "close")
+    }
+
     /// An xattr set on a created file before its first close is in that close's version.
     @Test func aCreatedFilesFirstVersionHasTheXattrsSetBeforeItsClose() throws {
         let t = try TemporaryStore()

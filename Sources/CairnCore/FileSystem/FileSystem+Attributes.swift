@@ -40,9 +40,10 @@ extension FileSystem {
     ) throws(FSError) -> InodeAttributes {
         file?.lock.lock()
         defer { file?.lock.unlock() }
-        if let file, file.modified {
-            // The file gets its version at close, with these attributes: a version, an event or
-            // a row update of their own would only repeat what that commit writes.
+        if let file, file.modified || file.unversioned {
+            // The file gets its version at close (a created one at its first), with these
+            // attributes: a version, an event or a row update of their own would only repeat what
+            // that commit writes.
             let updated = Self.applying(changes, to: try currentAttributes(file), now: now, caller: caller)
             file.takeChangedAttributes(updated)
             file.attributesPending = true

@@ -90,7 +90,11 @@ extension FileSystem {
         guard let file = handle.file else { return }
         if handle.writable { try checkFence(handle) }
         let changed = file.hasUncommittedChangesOrSession
-        try commit(file, cause: "close", actor: handle.caller.actor, durable: false, seal: true, enforceQuota: true)
+        // A descriptor closed before anything was written (a shell's redirection closes the one
+        // it dup'ed) does not make a created file's first version: its last release does.
+        try commit(
+            file, cause: "close", actor: handle.caller.actor, durable: false, seal: true, enforceQuota: true,
+            unlessUnwritten: true)
         if changed {
             audit(handle.caller, "write", inode: file.inode, version: file.lastVersion, bytes: file.committedSize)
         }
@@ -128,9 +132,10 @@ extension FileSystem {
     /// daemon makes on its own (rename, shutdown) never lose what was written.
     /// `unlessReopened`: commit nothing if a handle has opened the file again since its last one
     /// was released (what is uncommitted may be that open's O_TRUNC: its close commits it).
+    /// `unlessUnwritten`: a created file nobody wrote to yet gets no version now (see `flush`).
     func commit(
         _ file: OpenFile, cause: String, actor: String, durable: Bool, seal: Bool, force: Bool = false,
-        enforceQuota: Bool = false, unlessReopened: Bool = false
+        enforceQuota: Bool = false, unlessReopened: Bool = false, unlessUnwritten: Bool = false
     ) throws(FSError) {
         // Before the file's lock: gc takes the sweep lock first, then reads open files.
         store.sweepLock.lockShared()
@@ -139,7 +144,8 @@ extension FileSystem {
         defer { file.lock.unlock() }
         // The open bumps the count before it changes the file, under this lock.
         if unlessReopened, hasHandles(file) { return }
-        guard file.modified || file.unversioned || (force && durable) else {
+        let firstVersion = file.unversioned && !unlessUnwritten
+        guard file.modified || firstVersion || (force && durable) else {
             if seal, let session = file.sessionVersion {
                 // close after fsync: the session's version is final now.
                 try store.write(.journaled, directories: false) { db in try ContentQueries.sealVersion(db, id: session)
@@ -155,7 +161,7 @@ extension FileSystem {
         if !durable && stored.contains(where: { if case .blob = $0.ref.storage { true } else { false } }) {
             store.noteUnsyncedBlobs()
         }
-        guard file.modified || file.unversioned else {
+        guard file.modified || firstVersion else {
             // Nothing new, but fsync must still make the last commit durable.
             try store.write(.durable, directories: false) { _ in }
             return
