@@ -17,6 +17,18 @@ import Testing
         return (attrs, handle)
     }
 
+    /// A file closed with `committed`, then written `more` at `offset` and given mode 0600 while
+    /// still open: the mode is held with those writes.
+    private func heldAfterClose(
+        _ t: TemporaryStore, _ name: String, committed: String, more: String, at offset: Int64
+    ) throws -> (InodeAttributes, UInt64) {
+        let (file, handle) = try openWritten(t, name, committed)
+        try t.fs.flush(handle: handle)
+        _ = try Array(more.utf8).withUnsafeBytes { try t.fs.write(handle: handle, offset: offset, data: $0) }
+        _ = try t.fs.setattr(file.id, changes: AttributeChanges(mode: 0o600), handle: handle, caller: .tester)
+        return (file, handle)
+    }
+
     private func reopen(_ path: String) throws -> (Store, FileSystem, InodeID) {
         let store = try Store.open(at: path)
         return (store, try FileSystem(store: store), try store.workspace(named: "default").root)
@@ -59,10 +71,7 @@ import Testing
 
     @Test func aCrashBeforeTheCloseLosesThemWithTheWrites() throws {
         let t = try TemporaryStore(commitDelay: 3600)
-        let (file, handle) = try openWritten(t, "draft", "unsaved")
-        try t.fs.flush(handle: handle)
-        _ = try Array(" more".utf8).withUnsafeBytes { try t.fs.write(handle: handle, offset: 7, data: $0) }
-        _ = try t.fs.setattr(file.id, changes: AttributeChanges(mode: 0o600), handle: handle, caller: .tester)
+        let (_, handle) = try heldAfterClose(t, "draft", committed: "unsaved", more: " more", at: 7)
         let (store, fs, root) = try reopen(try t.crashCopy())
         defer { store.close() }
         let recovered = try fs.lookup(parent: root, name: Array("draft".utf8))
@@ -114,10 +123,7 @@ import Testing
     /// fails, they stay held, and a crash then keeps the last version's content and mode together.
     @Test func aFailedXattrChangeLeavesThemHeldWithTheWrites() throws {
         let t = try TemporaryStore(commitDelay: 3600)
-        let (file, handle) = try openWritten(t, "kept", "first")
-        try t.fs.flush(handle: handle)
-        _ = try Array("second".utf8).withUnsafeBytes { try t.fs.write(handle: handle, offset: 0, data: $0) }
-        _ = try t.fs.setattr(file.id, changes: AttributeChanges(mode: 0o600), handle: handle, caller: .tester)
+        let (file, handle) = try heldAfterClose(t, "kept", committed: "first", more: "second", at: 0)
         #expect(throws: FSError.noAttribute) {
             try t.fs.removexattr(file.id, name: Array("user.missing".utf8), caller: .tester)
         }
