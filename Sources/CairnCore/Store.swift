@@ -12,7 +12,7 @@ public final class Store: Sendable {
     public static let formatVersion = 1
     /// Incompatible features this build understands; a store naming others is refused.
     static let knownIncompatibleFeatures: Set<String> = [
-        "chunked-manifests", "embedded-chunks", "id-placeholders", "packed-chunks",
+        "audit-database", "chunked-manifests", "embedded-chunks", "id-placeholders", "packed-chunks",
     ]
     static let defaultChunkSize = 1 << 20
     /// Chunks up to this size live in the database, larger ones are files. Rows are appended in
@@ -73,7 +73,7 @@ public final class Store: Sendable {
             try LocalBlobStore.prepare(root: path + "/blobs")
             try makeDirectory(path + "/staging")
             let pool = try DatabasePool(path: path + "/cairn.db", configuration: configuration(readOnly: false))
-            try Schema.migrator().migrate(pool)
+            try Schema.migrator(storePath: path).migrate(pool)
             try pool.write { db in
                 let meta: [String: String] = [
                     "uuid": UUID().uuidString.lowercased(),
@@ -175,7 +175,7 @@ public final class Store: Sendable {
         }
         if !readOnly {
             do {
-                try Schema.migrator().migrate(pool)
+                try Schema.migrator(storePath: path).migrate(pool)
             } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
                 throw .migrationNeedsSpace(path: path)
             } catch {
@@ -293,14 +293,6 @@ public final class Store: Sendable {
     /// See `MetadataWriter.observeTransactions` (nothing happens without a writer).
     func observeTransactions(_ observer: @escaping @Sendable (_ committed: Bool) -> Void) {
         writer?.observeTransactions(observer)
-    }
-
-    /// Writes bookkeeping that changes no file (audit rows): kept out of the redo journal (a
-    /// crash loses what was not committed), not counted as a change of the namespace, and
-    /// committed before returning when `commit`.
-    func writeBookkeeping<T>(commit: Bool, _ work: (Connection) throws -> T) throws(FSError) -> T {
-        guard let writer else { throw FSError.readOnly }
-        return try writer.perform(commit ? .now : .deferred, logged: false, work)
     }
 
     /// Reads the store. In the daemon, through the writer's connection (it sees every operation

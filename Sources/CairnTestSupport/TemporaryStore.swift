@@ -30,7 +30,7 @@ public final class TemporaryStore {
         let copy = directory + "/crashed-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
         for name in try FileManager.default.contentsOfDirectory(atPath: directory + "/store")
-        where !name.hasPrefix("daemon.") && name != "cairn.db-shm" {
+        where !name.hasPrefix("daemon.") && !name.hasSuffix("-shm") {
             try FileManager.default.copyItem(atPath: directory + "/store/" + name, toPath: copy + "/" + name)
         }
         return copy

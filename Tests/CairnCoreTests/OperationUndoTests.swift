@@ -26,26 +26,26 @@ import Testing
 
     @Test func aFailedOperationTakesOnlyItsOwnChangesBack() throws {
         let t = try TemporaryStore(commitDelay: 3600)
-        // Before the failure, in the same open transaction: a deferred operation, bookkeeping
-        // kept out of the journal, and a journaled close.
+        // Before the failure, in the same open transaction: deferred operations and a journaled
+        // close.
         _ = try t.fs.mkdir(parent: t.root, name: Array("before".utf8), mode: 0o755, caller: .tester)
-        try t.store.writeBookkeeping(commit: false) { db in
-            try db.run("INSERT INTO meta(key, value) VALUES ('bookkeeping', 'kept')")
+        try t.store.write(.deferred) { db in
+            try db.run("INSERT INTO meta(key, value) VALUES ('deferred', 'kept')")
         }
         try t.fs.writeFile(t.root, "closed", Array("data".utf8))
         failAfterWriting(t.store, key: "failed")
 
         #expect(try meta(t.store, "failed") == nil)
-        #expect(try meta(t.store, "bookkeeping") == "kept")
+        #expect(try meta(t.store, "deferred") == "kept")
         #expect(try t.fs.lookup(parent: t.root, name: Array("before".utf8)).isDirectory)
         #expect(try t.fs.readFile(t.fs.lookup(parent: t.root, name: Array("closed".utf8)).id) == Array("data".utf8))
         // The transaction goes on: later operations and the commit see the same state.
         try t.fs.writeFile(t.root, "after", Array("more".utf8))
         try t.fs.syncMetadata()
         let committed = try t.store.readCommitted { db in
-            try db.values(String.self, "SELECT key FROM meta WHERE key IN ('failed', 'bookkeeping') ORDER BY key")
+            try db.values(String.self, "SELECT key FROM meta WHERE key IN ('failed', 'deferred') ORDER BY key")
         }
-        #expect(committed == ["bookkeeping"])
+        #expect(committed == ["deferred"])
         #expect(try t.store.check().isEmpty)
     }
 

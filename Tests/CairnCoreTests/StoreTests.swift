@@ -119,10 +119,12 @@ import Testing
         t.fs.closeAudit()
         t.store.close()
         let path = t.store.path + "/cairn.db"
-        let tables = ["inodes", "dentries", "versions", "manifests", "events", "audit"]
+        let tables = ["inodes", "dentries", "versions", "manifests", "events"]
         let list = tables.map { "'\($0)'" }.joined(separator: ", ")
         var db = try DatabaseQueue(path: path)
         try db.writeWithoutTransaction { db in
+            // The audit table as it was then, in cairn.db (v12 rebuilds it; v15 moves its rows).
+            try db.execute(sql: "CREATE TABLE audit (\(Self.auditColumns(autoincrement: true)))")
             try db.execute(sql: "PRAGMA writable_schema = ON")
             try db.execute(
                 sql: """
@@ -146,7 +148,8 @@ import Testing
             try db.execute(
                 sql: """
                     DELETE FROM grdb_migrations WHERE identifier IN
-                        ('v12-ids-without-autoincrement', 'v13-embedded-chunks', 'v14-versions-released')
+                        ('v12-ids-without-autoincrement', 'v13-embedded-chunks', 'v14-versions-released',
+                         'v15-audit-database')
                     """)
             try db.execute(sql: "ALTER TABLE inodes DROP COLUMN versions_released")
             try db.execute(
@@ -168,7 +171,63 @@ import Testing
             #expect(schemas.count == tables.count && schemas.allSatisfy { !$0.contains("AUTOINCREMENT") })
             let features = try String.fetchOne(
                 db, sql: "SELECT value FROM meta WHERE key = 'features_incompatible'")
-            #expect(features == "chunked-manifests,packed-chunks,id-placeholders,embedded-chunks")
+            #expect(features == "chunked-manifests,packed-chunks,id-placeholders,embedded-chunks,audit-database")
+        }
+        try db.close()
+    }
+
+    /// The audit table's columns as schema v9 made them in cairn.db.
+    static func auditColumns(autoincrement: Bool) -> String {
+        """
+        id INTEGER PRIMARY KEY\(autoincrement ? " AUTOINCREMENT" : ""), time_ns INTEGER NOT NULL, actor TEXT NOT NULL,
+        uid INTEGER NOT NULL, pid INTEGER NOT NULL, process TEXT NOT NULL, op TEXT NOT NULL, workspace TEXT, path TEXT,
+        version INTEGER, bytes INTEGER, result TEXT NOT NULL, hash BLOB NOT NULL
+        """
+    }
+
+    /// Stores from before schema v15 keep the audit log's rows in cairn.db: the migration moves
+    /// them to audit.db with their ids and hashes, and the chain goes on from the last of them.
+    @Test func auditRowsMoveToTheirOwnDatabaseAndTheChainGoesOn() throws {
+        let t = try TemporaryStore()
+        try t.fs.writeFile(t.root, "a", Array("one".utf8))
+        try t.fs.unlink(parent: t.root, name: Array("a".utf8), caller: .tester)
+        t.fs.closeAudit()
+        t.store.close()
+        let auditPath = t.store.path + "/audit.db"
+        let audit = try DatabaseQueue(path: auditPath)
+        let rows = try audit.read { try Row.fetchAll($0, sql: "SELECT * FROM audit ORDER BY id") }
+        try audit.close()
+        #expect(rows.count >= 3)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: auditPath + suffix) }
+        // The store as schema v14 left it: the rows in cairn.db, no audit.db.
+        let db = try DatabaseQueue(path: t.store.path + "/cairn.db")
+        try db.write { db in
+            try db.execute(sql: "CREATE TABLE audit (\(Self.auditColumns(autoincrement: false)))")
+            for row in rows {
+                try db.execute(
+                    sql: "INSERT INTO audit VALUES (\(Array(repeating: "?", count: 13).joined(separator: ", ")))",
+                    arguments: StatementArguments(row.databaseValues.map { $0 as (any DatabaseValueConvertible)? }))
+            }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v15-audit-database'")
+            try db.execute(
+                sql: """
+                    UPDATE meta SET value = replace(replace(value, 'audit-database,', ''), ',audit-database', '')
+                    WHERE key = 'features_incompatible'
+                    """)
+        }
+        let store = try Store.open(at: t.store.path)
+        let fs = try FileSystem(store: store)
+        let moved = try fs.auditRecords(limit: 1000)
+        #expect(moved.map(\.id).sorted() == rows.map { $0["id"] as Int64 })
+        try fs.writeFile(t.root, "b", Array("two".utf8))
+        fs.closeAudit()
+        let verified = try fs.verifyAudit()
+        #expect(verified.intact && verified.rows > rows.count, "\(verified)")
+        store.close()
+        try db.read { db in
+            #expect(try !db.tableExists("audit"))
+            let features = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'features_incompatible'")
+            #expect(features?.split(separator: ",").contains("audit-database") == true)
         }
         try db.close()
     }
@@ -231,7 +290,7 @@ import Testing
         #expect(throws: FSError.readOnly) {
             try t.fs.mkdir(parent: t.root, name: Array("late".utf8), mode: 0o755, caller: .tester)
         }
-        let db = try DatabaseQueue(path: t.store.path + "/cairn.db")
+        let db = try DatabaseQueue(path: t.store.path + "/audit.db")
         defer { try? db.close() }
         let closes = try db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM audit WHERE op = 'write'") }
         #expect(closes == 50, "every queued record was written before the store closed")

@@ -21,11 +21,11 @@ public struct AuditRecord: Sendable, Codable, Equatable {
 }
 
 /// The tamper-evident audit log. Operations hand their records in (`record`, cheap: a queue);
-/// a thread writes them every 20 ms into the writer's open transaction, each row's hash being
-/// SHA-256 of the previous row's hash and the row's own fields, and they commit with the group
-/// commit. After the commit that holds them, the head of the chain (last id and hash) is
-/// written to a file outside the store, so that `verify` finds an edited row (the first whose
-/// hash does not follow) and a log cut short (the head names a row the store no longer has).
+/// a thread writes them every 20 ms into the log's own database (`AuditDatabase`), one
+/// transaction per batch, each row's hash being SHA-256 of the previous row's hash and the
+/// row's own fields. After each commit the head of the chain (last id and hash) is written to a
+/// file outside the store, so that `verify` finds an edited row (the first whose hash does not
+/// follow) and a log cut short (the head names a row the log no longer has).
 final class AuditLog: Sendable {
     struct Pending {
         var time: Timestamp
@@ -45,48 +45,38 @@ final class AuditLog: Sendable {
     static let openForReading = "open-read"
 
     private let store: Store
+    private let database: SideDatabase
     let headPath: String
     private let queue = Mutex<[Pending]>([])
     private let wake = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let stopped = DispatchSemaphore(value: 0)
-    /// The hash of the last row written (the chain's head), and its id.
-    private let head = Mutex<(id: Int64, hash: Data)>((0, Data(count: 32)))
-    /// The last row inserted and not yet committed: the head file names it after the commit.
-    private let pendingHead = Mutex<(id: Int64, hash: Data)?>(nil)
-    /// SQLite rolled back rows of the chain (a full disk): the next batch chains from the last
-    /// row the store has.
-    private let headLost = Atomic<Bool>(false)
+    /// What flushes keep between them (they run one at a time, under this lock): the hash of
+    /// the last row written (the chain's head) and its id, and the places records name.
+    private let chain = Mutex<Chain>(Chain())
 
-    init(store: Store) throws(FSError) {
+    private struct Chain: ~Copyable {
+        var id: Int64 = 0
+        var hash = Data(count: 32)
+        var places: PlaceResolver?
+    }
+
+    init(store: Store, database: SideDatabase) throws(FSError) {
         self.store = store
+        self.database = database
         self.headPath = Self.defaultHeadPath(store)
-        let stored = try Self.lastRow(store)
-        head.withLock { $0 = stored }
+        let stored = try Self.lastRow(database)
+        chain.withLock { ($0.id, $0.hash) = stored }
         let thread = Thread { [self] in self.loop() }
         thread.name = "cairn-audit"
         thread.start()
         store.stopBeforeClosing { [weak self] in self?.stop() }
-        store.observeTransactions { [weak self] committed in self?.transactionEnded(committed: committed) }
     }
 
-    /// The last row of the chain in the store (the start of a chain when there is none).
-    private static func lastRow(_ store: Store) throws(FSError) -> (id: Int64, hash: Data) {
-        let last = try store.read { db in try db.row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1") }
+    /// The last row of the chain (the start of a chain when there is none).
+    private static func lastRow(_ database: SideDatabase) throws(FSError) -> (id: Int64, hash: Data) {
+        let last = try database.read { db in try db.row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1") }
         return last.map { ($0[0], $0[1]) } ?? (0, Data(count: 32))
-    }
-
-    /// On the writer, after a commit or a rollback of its transaction.
-    private func transactionEnded(committed: Bool) {
-        let pending = pendingHead.withLock { pending in
-            defer { pending = nil }
-            return pending
-        }
-        if committed {
-            if let pending { writeHead(pending.id, pending.hash) }
-        } else if pending != nil {
-            headLost.store(true, ordering: .relaxed)
-        }
     }
 
     /// Outside the store, so that whoever can rewrite the store's database cannot also rewrite
@@ -109,13 +99,12 @@ final class AuditLog: Sendable {
         if first { wake.signal() }
     }
 
-    /// Writes what is queued and commits it, then stops the thread.
+    /// Writes what is queued, then stops the thread.
     func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         wake.signal()
         stopped.wait()
         flush()
-        try? store.writer?.flush()
     }
 
     private func loop() {
@@ -127,96 +116,89 @@ final class AuditLog: Sendable {
         stopped.signal()
     }
 
-    /// Writes the queued records, chained, `chunk` at a time: their paths are resolved in one
-    /// short turn on the writer, which sees the operations not yet committed, the rows hashed
-    /// off it and inserted in another, so that file operations wait for the writer briefly. The group commit
-    /// commits them, and only then does the head file name them (`transactionEnded`). Flushes
-    /// run one at a time (the head is theirs while they run).
+    /// Writes the queued records, chained, in one transaction of the log's database, `chunk`
+    /// per statement. Their paths come from the places known from earlier batches, else from a
+    /// short turn on the writer, which sees the operations not yet committed. After the commit
+    /// the head file names the last row. Flushes run one at a time (the chain is theirs while
+    /// they run).
     func flush() {
-        head.withLock { head in
-            if headLost.exchange(false, ordering: .relaxed) {
-                do {
-                    head = try Self.lastRow(store)
-                } catch {
-                    headLost.store(true, ordering: .relaxed)
-                    FileHandle.standardError.write(
-                        Data("cairn: reading the audit log's last row failed: \(error)\n".utf8))
-                    return
-                }
-            }
+        chain.withLock { head in
             let batch = queue.withLock { q -> [Pending] in
                 defer { q.removeAll(keepingCapacity: true) }
                 return q
             }
-            var left = batch[...]
-            var places: PlaceResolver?
+            guard !batch.isEmpty else { return }
+            // An operation that may move a known place (a rename, a workspace's change) makes
+            // every place be looked up again.
+            if batch.contains(where: { !Self.keepsPlaces.contains($0.op) }) { head.places = nil }
+            head.places?.startBatch()
             do {
-                while !left.isEmpty {
-                    let chunk = left.prefix(Self.chunk)
-                    // Paths on the writer, which sees the operations not yet committed.
-                    let placed = try store.read { db in
-                        if places == nil { places = try PlaceResolver(db) }
-                        return try chunk.compactMap { p -> (Pending, workspace: String?, path: String?)? in
-                            let (workspace, path) = try places!.place(p, db)
-                            if p.op == Self.openForReading, let workspace, places!.quiet.contains(workspace) {
-                                return nil
-                            }
-                            return (p, workspace, path)
-                        }
-                    }
+                let last = try database.write { log -> (id: Int64, hash: Data)? in
+                    var last: (id: Int64, hash: Data)?
                     var hash = head.hash
                     var scratch: [UInt8] = []
                     var values: [SQLValue] = []
-                    values.reserveCapacity(placed.count * Self.columns)
-                    for (p, workspace, path) in placed {
-                        let row = AuditRecord(
-                            id: 0, time: p.time, actor: p.caller.actor, uid: p.caller.uid, pid: p.caller.pid,
-                            process: p.caller.process, op: p.op, workspace: workspace, path: path,
-                            version: p.version, bytes: p.bytes, result: p.result)
-                        hash = Self.chain(hash, row, scratch: &scratch)
-                        // One by one: a literal array per row would be an allocation per row.
-                        values.append(.integer(row.time.nanoseconds))
-                        values.append(.text(row.actor))
-                        values.append(.integer(Int64(row.uid)))
-                        values.append(.integer(Int64(row.pid)))
-                        values.append(.text(row.process))
-                        values.append(.text(row.op))
-                        values.append(row.workspace.map(SQLValue.text) ?? .null)
-                        values.append(row.path.map(SQLValue.text) ?? .null)
-                        values.append(row.version.map(SQLValue.integer) ?? .null)
-                        values.append(row.bytes.map(SQLValue.integer) ?? .null)
-                        values.append(.text(row.result))
-                        values.append(.blob(hash))
-                    }
-                    if !placed.isEmpty {
-                        // One statement for the chunk: a statement per row costs more than the row.
-                        let id = try store.writeBookkeeping(commit: false) { db in
-                            // The rows before these were rolled back since they were chained:
-                            // these would not follow from the rows the store has. The next batch
-                            // starts over.
-                            if headLost.load(ordering: .relaxed) {
-                                throw FSError.io("the audit chain's last rows were lost")
-                            }
-                            try db.run(
-                                placed.count == Self.chunk ? Self.insertChunk : Self.insert(rows: placed.count),
-                                SQLArguments(values))
-                            let id = db.lastInsertedRowID
-                            // In the same turn of the writer: no commit comes between.
-                            pendingHead.withLock { $0 = (id, hash) }
-                            return id
+                    values.reserveCapacity(Self.chunk * Self.columns)
+                    var left = batch[...]
+                    while !left.isEmpty {
+                        let chunk = left.prefix(Self.chunk)
+                        left = left.dropFirst(chunk.count)
+                        let placed = try place(chunk, &head.places)
+                        guard !placed.isEmpty else { continue }
+                        values.removeAll(keepingCapacity: true)
+                        for (p, workspace, path) in placed {
+                            let row = AuditRecord(
+                                id: 0, time: p.time, actor: p.caller.actor, uid: p.caller.uid, pid: p.caller.pid,
+                                process: p.caller.process, op: p.op, workspace: workspace, path: path,
+                                version: p.version, bytes: p.bytes, result: p.result)
+                            hash = Self.chain(hash, row, scratch: &scratch)
+                            // One by one: a literal array per row would be an allocation per row.
+                            values.append(.integer(row.time.nanoseconds))
+                            values.append(.text(row.actor))
+                            values.append(.integer(Int64(row.uid)))
+                            values.append(.integer(Int64(row.pid)))
+                            values.append(.text(row.process))
+                            values.append(.text(row.op))
+                            values.append(row.workspace.map(SQLValue.text) ?? .null)
+                            values.append(row.path.map(SQLValue.text) ?? .null)
+                            values.append(row.version.map(SQLValue.integer) ?? .null)
+                            values.append(row.bytes.map(SQLValue.integer) ?? .null)
+                            values.append(.text(row.result))
+                            values.append(.blob(hash))
                         }
-                        head = (id, hash)
+                        // One statement for the chunk: a statement per row costs more than the row.
+                        try log.run(
+                            placed.count == Self.chunk ? Self.insertChunk : Self.insert(rows: placed.count),
+                            SQLArguments(values))
+                        last = (log.lastInsertedRowID, hash)
                     }
-                    left = left.dropFirst(chunk.count)
+                    return last
+                }
+                if let last {
+                    (head.id, head.hash) = last
+                    writeHead(last.id, last.hash)
                 }
             } catch {
                 FileHandle.standardError.write(
-                    Data("cairn: writing audit records failed (\(left.count) of the batch dropped): \(error)\n".utf8))
+                    Data("cairn: writing audit records failed (a batch of \(batch.count) dropped): \(error)\n".utf8))
             }
         }
     }
 
-    /// Records resolved, then written, per turn on the writer (about 50 µs of it each).
+    /// The records of `chunk` with their places: from those known, else looked up on the
+    /// writer, which sees the operations not yet committed.
+    private func place(_ chunk: ArraySlice<Pending>, _ places: inout PlaceResolver?) throws -> [(
+        Pending, workspace: String?, path: String?
+    )] {
+        if let known = try? places?.placeAll(chunk, nil) { return known }
+        return try store.read { db in
+            if places == nil { places = try PlaceResolver(db) }
+            return try places!.placeAll(chunk, db)
+        }
+    }
+
+    /// Records resolved (when a turn on the writer is needed, about 50 µs of it), then
+    /// written, per statement.
     private static let chunk = 24
     private static let columns = 12
 
@@ -233,16 +215,33 @@ final class AuditLog: Sendable {
             """
     }
 
-    /// The workspace and path a record names, as they are now; the directories of one batch
-    /// are looked up once.
-    private struct PlaceResolver {
-        let seq: Int64
+    /// The operations after which every place known before is still where it was (they add
+    /// names, remove a file's or change contents and attributes). Any other record makes the
+    /// next batch look its places up again.
+    private static let keepsPlaces: Set<String> = [
+        "create", "mkdir", "mknod", "symlink", "link", "unlink", "write", "open-write", openForReading,
+        "setattr", "setxattr", "removexattr", "denied",
+    ]
+
+    /// How many places are kept between batches at most.
+    private static let knownPlaces = 20_000
+
+    /// The workspace and path a record names: looked up on the writer the first time (as they
+    /// are then), and known from then on for the inodes of directories and of files created
+    /// lately, until an operation that may move them (`keepsPlaces`). Most records then need
+    /// no turn on the writer at all.
+    private final class PlaceResolver {
+        /// The last event's seq, read at the first lookup of a batch.
+        private var seq: Int64?
         let spaces: [Int64: Workspace]
         /// Workspaces whose opens for reading are left out.
         let quiet: Set<String>
         /// A directory's workspace and its path below the workspace's root, as displayed (each
         /// record's path is its directory's and its name).
-        var directories: [InodeID: Place?] = [:]
+        private var directories: [InodeID: Place?] = [:]
+
+        /// The store has the answer, and no connection was given.
+        struct Unknown: Error {}
 
         struct Place {
             var workspace: Workspace
@@ -255,19 +254,41 @@ final class AuditLog: Sendable {
         }
 
         init(_ db: Connection) throws {
-            seq = try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0
             spaces = Dictionary(uniqueKeysWithValues: try WorkspaceQueries.all(db).map { ($0.id, $0) })
             quiet = Set(try db.rows("SELECT name FROM workspaces WHERE audit_reads = 0").map { $0[0] as String })
         }
 
-        mutating func place(_ p: Pending, _ db: Connection) throws -> (String?, String?) {
+        func startBatch() {
+            seq = nil
+            if directories.count > AuditLog.knownPlaces { directories.removeAll() }
+        }
+
+        /// The records of `chunk` with their places, opens for reading in quiet workspaces left
+        /// out. `db` nil: from what is known only (throws `Unknown` if that is not enough).
+        func placeAll(_ chunk: ArraySlice<Pending>, _ db: Connection?) throws -> [(
+            Pending, workspace: String?, path: String?
+        )] {
+            try chunk.compactMap { p in
+                let (workspace, path) = try place(p, db)
+                if p.op == AuditLog.openForReading, let workspace, quiet.contains(workspace) { return nil }
+                return (p, workspace, path)
+            }
+        }
+
+        private func place(_ p: Pending, _ db: Connection?) throws -> (String?, String?) {
             if p.workspace != nil || p.path != nil { return (p.workspace, p.path) }
             if let parent = p.parent, let name = p.name {
                 guard let directory = try directory(parent, db) else { return (nil, nil) }
                 let place = directory.child(name)
-                // A file created in this batch is written in it too, mostly: its close's
-                // record then needs no lookup.
-                if p.op == "create", let inode = p.inode { directories[inode] = place }
+                // A file created is mostly written soon after: its close's record then needs
+                // no lookup. A file unlinked is mostly gone.
+                if let inode = p.inode {
+                    if p.op == "create" {
+                        directories[inode] = place
+                    } else if p.op == "unlink" {
+                        directories.removeValue(forKey: inode)
+                    }
+                }
                 return (place.workspace.name, place.display)
             }
             guard let inode = p.inode else { return (nil, nil) }
@@ -276,12 +297,14 @@ final class AuditLog: Sendable {
         }
 
         /// `inode`'s workspace and path (any inode; directories are remembered).
-        private mutating func directory(_ inode: InodeID, _ db: Connection) throws -> Place? {
+        private func directory(_ inode: InodeID, _ db: Connection?) throws -> Place? {
             if let known = directories[inode] { return known }
+            guard let db else { throw Unknown() }
+            if seq == nil { seq = try db.value(Int64.self, "SELECT max(seq) FROM events") ?? 0 }
             var found: Place?
             if let ws = spaces.values.first(where: { $0.root == inode }) {
                 found = Place(workspace: ws, display: "")
-            } else if let (parent, name) = try ChangeQueries.binding(db, inode: inode, at: seq),
+            } else if let (parent, name) = try ChangeQueries.binding(db, inode: inode, at: seq!),
                 let directory = try directory(parent, db)
             {
                 found = directory.child(name)

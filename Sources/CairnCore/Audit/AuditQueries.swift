@@ -18,7 +18,7 @@ extension FileSystem {
         deniedOnly: Bool = false, limit: Int = 100
     ) throws(FSError) -> [AuditRecord] {
         let filter = EventFilter(pattern: pathGlob, kinds: [])
-        return try store.read { db in
+        return try readAuditRows([]) { db in
             try db.rows(
                 """
                 SELECT id, time_ns, actor, uid, pid, process, op, workspace, path, version, bytes, result FROM audit
@@ -32,6 +32,12 @@ extension FileSystem {
                             ChangeRecord(seq: 0, time: r.time, workspace: "", kind: "", path: r.path ?? "", actor: "")))
             }.prefix(limit).map { $0 }
         }
+    }
+
+    /// Reads the log's rows (`empty` from a store that has no log yet).
+    private func readAuditRows<T>(_ empty: T, _ work: (Connection) throws -> T) throws(FSError) -> T {
+        guard let auditDatabase else { return empty }
+        return try auditDatabase.read(work)
     }
 
     private static func auditRecord(_ row: SQLRow) -> AuditRecord {
@@ -50,7 +56,7 @@ extension FileSystem {
         var hashes: [Int64: Data] = [:]
         var lastID: Int64 = 0
         var scratch: [UInt8] = []
-        try store.read { db in
+        try readAuditRows(()) { db in
             for row in try db.rows(
                 "SELECT id, time_ns, actor, uid, pid, process, op, workspace, path, version, bytes, result, hash FROM audit ORDER BY id"
             ) {

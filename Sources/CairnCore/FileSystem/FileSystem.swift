@@ -31,6 +31,8 @@ public final class FileSystem: Sendable {
     let permissions = Mutex(RoleCache())
     /// The daemon's audit log (nil for readers of a store another process owns).
     let auditLog: AuditLog?
+    /// Where the audit log's rows are (nil: a reader of a store that has none yet).
+    let auditDatabase: SideDatabase?
     /// The full-text index (nil: a reader of a store that has none yet), and the thread that
     /// keeps it current (the daemon's; see `startIndexing`).
     let searchIndex: SearchIndex?
@@ -71,7 +73,16 @@ public final class FileSystem: Sendable {
         capabilityHolders = Mutex(Set(holders))
         pendingDirectories = Mutex(Set(pending))
         locks = Self.lockTable(store)
-        auditLog = AuditLog.switchedOff ? nil : try AuditLog(store: store)
+        let auditDatabase = try AuditDatabase.open(storePath: store.path, readOnly: false)
+        self.auditDatabase = auditDatabase
+        // Registered first, so it closes after the log has written its last batch (a store
+        // stops what it was given in the reverse order).
+        if let auditDatabase { store.stopBeforeClosing { auditDatabase.close() } }
+        if let auditDatabase, !AuditLog.switchedOff {
+            auditLog = try AuditLog(store: store, database: auditDatabase)
+        } else {
+            auditLog = nil
+        }
         searchIndex = try SearchIndex.open(storePath: store.path, readOnly: false)
         if let searchIndex { store.stopBeforeClosing { searchIndex.close() } }
         try loadQuotas()
@@ -89,6 +100,8 @@ public final class FileSystem: Sendable {
         pendingDirectories = Mutex([])
         locks = Self.lockTable(store)
         auditLog = nil
+        auditDatabase = try AuditDatabase.open(storePath: store.path, readOnly: true)
+        if let auditDatabase { store.stopBeforeClosing { auditDatabase.close() } }
         // The index holds nothing the store lacks: its owner may bring it up to date even
         // while a daemon owns the store.
         searchIndex = try SearchIndex.open(storePath: store.path, readOnly: access(store.path, W_OK) != 0)

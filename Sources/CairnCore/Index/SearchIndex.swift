@@ -10,8 +10,8 @@ import Glibc
 ///
 /// The index can always be thrown away and rebuilt from the store: it holds nothing else.
 final class SearchIndex: Sendable {
-    let path: String
-    private let pool: DatabasePool
+    private let database: SideDatabase
+    var path: String { database.path }
 
     /// Opens (and, for a writer, creates or migrates) `index.db` in the store at `storePath`.
     /// A read-only open of a store without one yet gives nil.
@@ -34,18 +34,10 @@ final class SearchIndex: Sendable {
 
     private static func openPool(path: String, readOnly: Bool) throws(FSError) -> SearchIndex {
         do {
-            var config = Configuration()
-            config.readonly = readOnly
-            config.busyMode = .timeout(10)
-            config.maximumReaderCount = 4
             // The index can be rebuilt: its commits need not reach the disk before the next
             // (WAL with synchronous=NORMAL stays consistent, its cursor with its entries).
-            config.prepareDatabase { db in
-                if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-            }
-            let pool = try DatabasePool(path: path, configuration: config)
-            if !readOnly { try migrator.migrate(pool) }
-            return SearchIndex(path: path, pool: pool)
+            return SearchIndex(
+                database: try SideDatabase(path: path, readOnly: readOnly, readers: 4, migrator: migrator))
         } catch {
             throw FSError.io(
                 "cannot open the search index \(path) (\(error)); it holds nothing the store lacks: "
@@ -53,9 +45,8 @@ final class SearchIndex: Sendable {
         }
     }
 
-    private init(path: String, pool: DatabasePool) {
-        self.path = path
-        self.pool = pool
+    private init(database: SideDatabase) {
+        self.database = database
     }
 
     private static var migrator: DatabaseMigrator {
@@ -114,25 +105,13 @@ final class SearchIndex: Sendable {
         return migrator
     }
 
-    func close() { try? pool.close() }
+    func close() { database.close() }
 
     /// Reads a consistent state of the index.
-    func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
-        do {
-            return try pool.read { db in try work(Connection(db.sqliteConnection!)) }
-        } catch {
-            throw FSError(database: error)
-        }
-    }
+    func read<T>(_ work: (Connection) throws -> T) throws(FSError) -> T { try database.read(work) }
 
     /// Changes the index in one transaction.
-    func write<T>(_ work: (Connection) throws -> T) throws(FSError) -> T {
-        do {
-            return try pool.write { db in try work(Connection(db.sqliteConnection!)) }
-        } catch {
-            throw FSError(database: error)
-        }
-    }
+    func write<T>(_ work: (Connection) throws -> T) throws(FSError) -> T { try database.write(work) }
 
     struct Cursor: Equatable {
         var events: Int64

@@ -19,9 +19,6 @@ final class Connection: @unchecked Sendable {
     private var byAddress: [UInt: (sql: String, statement: OpaquePointer)] = [:]
     /// When set, every statement `run` executes is added to it (the writer's redo journal).
     var log: StatementLog?
-    /// When set, statements `run` executes go here instead, as they are: bookkeeping no journal
-    /// holds (see `MetadataWriter.perform`).
-    var unlogged: [(sql: String, arguments: SQLArguments)]?
 
     init(_ handle: OpaquePointer) {
         self.handle = handle
@@ -70,12 +67,8 @@ final class Connection: @unchecked Sendable {
     func run(_ sql: String, _ arguments: SQLArguments = []) throws {
         try execute(sql, arguments) { statement in
             while try step(statement, sql) {}
-            if unlogged != nil {
-                unlogged!.append((sql, arguments))
-            } else {
-                // A compiled statement stays for the connection's life: it names its text.
-                log?.append(sql, key: UInt(bitPattern: statement), arguments)
-            }
+            // A compiled statement stays for the connection's life: it names its text.
+            log?.append(sql, key: UInt(bitPattern: statement), arguments)
         }
     }
 

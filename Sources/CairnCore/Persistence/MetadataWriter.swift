@@ -43,9 +43,6 @@ final class MetadataWriter: Sendable {
         var transaction: Int64 = 0
         /// How much of the connection's statement log the journal holds.
         var journaled = 0
-        /// The unlogged statements of the open transaction (audit rows): not for the journal,
-        /// but run again with the logged ones when a failed operation is undone.
-        var bookkeeping: [(sql: String, arguments: SQLArguments)]? = []
         /// Set by `stop`: the connection takes no more work.
         var stopped = false
     }
@@ -119,16 +116,13 @@ final class MetadataWriter: Sendable {
         thread.start()
     }
 
-    /// Runs `work` in the open transaction; a throw undoes only its changes. `logged` false
-    /// keeps `work`'s statements out of the redo journal: bookkeeping that a crash may lose and
-    /// that no later statement depends on (audit rows); replaying the journal without them gives
-    /// the same files.
+    /// Runs `work` in the open transaction; a throw undoes only its changes.
     ///
     /// No savepoint per operation: SQLite copies every page an operation touches into the
     /// savepoint's journal first, which cost a tenth of a file's extraction. Undoing is rare
     /// instead: an operation that throws after some of its statements ran has the transaction
     /// rolled back and every statement before its own run again (`undoFailedOperation`).
-    func perform<T>(_ commit: Commit, logged: Bool = true, _ work: (Connection) throws -> T) throws(FSError) -> T {
+    func perform<T>(_ commit: Commit, _ work: (Connection) throws -> T) throws(FSError) -> T {
         let value: T
         do {
             value = try exclusively { () -> T in
@@ -143,18 +137,12 @@ final class MetadataWriter: Sendable {
                     timerWake.signal()
                 }
                 let logCount = db.log?.count ?? 0
-                let bookkeepingCount = confined.bookkeeping?.count ?? 0
                 let changes = db.totalChanges
-                // Unlogged work goes to the bookkeeping list (swapped in, not copied: a copy
-                // kept meanwhile would make every append copy the whole list).
-                if !logged { swap(&confined.bookkeeping, &db.unlogged) }
                 let result: T
                 do {
-                    defer { if !logged { swap(&confined.bookkeeping, &db.unlogged) } }
                     result = try work(db)
                 } catch {
                     db.log?.truncate(to: logCount)
-                    confined.bookkeeping?.removeSubrange(bookkeepingCount...)
                     // Some errors (SQLITE_FULL, I/O) roll the whole transaction back; the
                     // original error is the one to report either way.
                     if !db.isInsideTransaction {
@@ -261,7 +249,6 @@ final class MetadataWriter: Sendable {
             throw error
         }
         db.log?.removeAll()
-        confined.bookkeeping?.removeAll(keepingCapacity: true)
         confined.journaled = 0
         notifyObservers(committed: true)
         try journal.reset()
@@ -312,7 +299,6 @@ final class MetadataWriter: Sendable {
         openedAt.store(0, ordering: .relaxed)
         confined.transaction -= 1
         confined.journaled = 0
-        confined.bookkeeping?.removeAll(keepingCapacity: true)
         notifyObservers(committed: false)
         do {
             try recover()
@@ -341,7 +327,6 @@ final class MetadataWriter: Sendable {
                 }
                 try Self.replay(statements, on: db)
             }
-            for statement in confined.bookkeeping ?? [] { try db.control(statement.sql, statement.arguments) }
         } catch {
             if db.isInsideTransaction { try? db.control("ROLLBACK") }
             lostTransaction()

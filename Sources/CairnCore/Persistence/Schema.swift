@@ -13,7 +13,8 @@ internal import GRDB
 ///  5. Row ids (inodes, dentries, versions, manifests) and event seqs are never reused: when the
 ///     row with the highest id is deleted, a placeholder keeps its id (`GCQueries.delete`).
 enum Schema {
-    static func migrator() -> DatabaseMigrator {
+    /// `storePath`: the store's directory, for the databases beside cairn.db.
+    static func migrator(storePath: String) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-namespace-versions-blobs") { db in
             try db.execute(
@@ -311,6 +312,19 @@ enum Schema {
                     UPDATE inodes SET versions_released = 1
                     WHERE (mode & 61440) = 32768 AND coalesce(
                         (SELECT cause FROM versions WHERE inode = inodes.id ORDER BY seq LIMIT 1), 'create') <> 'create';
+                    """)
+        }
+        migrator.registerMigration("v15-audit-database") { db in
+            // The audit rows move to audit.db (see AuditDatabase): copied there first, so that a
+            // crash before this commits copies them again, never loses them. A binary that
+            // looks for them here must not open the store: the feature says so.
+            try AuditDatabase.adoptRows(of: db, storePath: storePath)
+            try db.execute(
+                sql: """
+                    DROP TABLE audit;
+                    UPDATE meta SET value = CASE value WHEN '' THEN 'audit-database'
+                        ELSE value || ',audit-database' END
+                    WHERE key = 'features_incompatible' AND instr(value, 'audit-database') = 0;
                     """)
         }
         return migrator
