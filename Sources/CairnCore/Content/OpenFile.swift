@@ -33,6 +33,9 @@ final class OpenFile: @unchecked Sendable {
     /// Made by a create that recorded no version: the first commit records one, written to or
     /// not (see `FileSystem.create`).
     var unversioned = false
+    /// `XattrQueries.writes` before the create that made the file (nil: not made so): while the
+    /// count has not moved, nothing has given the new inode an xattr.
+    var noXattrsSince: Int?
     /// Chunks moved into storage by a commit that has not reached the database yet (it failed):
     /// the next commit records them, so no manifest ever names a chunk without its row.
     var pendingStored: [ContentStore.StoredChunk] = []

@@ -35,6 +35,7 @@ extension FileSystem {
     ) throws(FSError) -> (InodeAttributes, UInt64) {
         let attrs: InodeAttributes
         let before = store.changes.load(ordering: .relaxed)
+        let xattrWrites = XattrQueries.writes.load(ordering: .relaxed)
         do {
             attrs = try makeNode(
                 parent: parent, name: name, mode: S_IFREG | (mode & 0o7777), versioned: false, caller: caller)
@@ -49,7 +50,7 @@ extension FileSystem {
         let readAt = store.changes.load(ordering: .relaxed) == before + 1 ? before + 1 : -1
         let handle = try addHandle(
             inode: attrs.id, flags: flags, caller: caller, regular: true,
-            created: RowSnapshot(attributes: attrs, readAt: readAt))
+            created: RowSnapshot(attributes: attrs, readAt: readAt), noXattrsSince: xattrWrites)
         return (attrs, handle)
     }
 
@@ -182,7 +183,10 @@ extension FileSystem {
         let inode = file.inode
         let session = file.sessionVersion
         let ownership = file.attributesPending ? file.ownership : nil
+        let noXattrsSince = file.noXattrsSince
         let versionID = try store.write(durable ? .durable : .journaled, directories: false) { db -> Int64 in
+            // In the writer's turn: an xattr write before it has moved the count.
+            let noXattrs = noXattrsSince == XattrQueries.writes.load(ordering: .relaxed)
             if let checkpoint { try ContentQueries.sealVersion(db, id: checkpoint) }
             for chunk in stored {
                 guard let digest = chunk.ref.digest else { continue }
@@ -200,7 +204,7 @@ extension FileSystem {
             let version = ContentQueries.NewVersion(
                 inode: inode, seq: seq, size: size, storedBytes: manifest.storedBytes, mode: owner.mode, uid: owner.uid,
                 gid: owner.gid, mtime: mtime, ctime: ctime, manifest: manifestID,
-                xattrs: try ContentQueries.snapshotXattrs(db, inode: inode), actor: actor,
+                xattrs: noXattrs ? nil : try ContentQueries.snapshotXattrs(db, inode: inode), actor: actor,
                 cause: cause, sealed: seal)
             let id: Int64
             if let session {

@@ -134,10 +134,11 @@ public final class FileSystem: Sendable {
 
     /// Registers a handle, loading the file's content state for regular files.
     /// `created` is a file this call's caller just created, with no version (empty: nothing to
-    /// load).
-    func addHandle(inode: InodeID, flags: Int32, caller: Caller, regular: Bool, created: RowSnapshot? = nil)
-        throws(FSError) -> UInt64
-    {
+    /// load), and `noXattrsSince` the count of xattr writes before it did (see `OpenFile`).
+    func addHandle(
+        inode: InodeID, flags: Int32, caller: Caller, regular: Bool, created: RowSnapshot? = nil,
+        noXattrsSince: Int? = nil
+    ) throws(FSError) -> UInt64 {
         var file: OpenFile?
         if regular {
             file = table.withLock { t in
@@ -151,6 +152,7 @@ public final class FileSystem: Sendable {
                     loaded = OpenFile(
                         inode: inode, manifest: Manifest(), row: created, content: content, staging: store.staging)
                     loaded.unversioned = true
+                    loaded.noXattrsSince = noXattrsSince
                 } else {
                     loaded = try loadOpenFile(inode)
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The SQL of file contents: blobs, manifests and versions.
 enum ContentQueries {
@@ -155,6 +156,11 @@ enum ContentQueries {
 
 /// The SQL of extended attributes.
 enum XattrQueries {
+    /// Counts the writes below, in any store of the process (they run in writer turns). A file
+    /// created after the count was last moved has no xattrs yet: its first version needs no
+    /// look at the table (see `OpenFile.noXattrsSince`).
+    static let writes = Atomic<Int>(0)
+
     static func value(_ db: Connection, inode: InodeID, name: [UInt8]) throws -> Data? {
         try db.value(
             Data.self, "SELECT value FROM xattrs WHERE inode = ? AND name = ?",
@@ -167,12 +173,14 @@ enum XattrQueries {
     }
 
     static func set(_ db: Connection, inode: InodeID, name: [UInt8], value: Data) throws {
+        writes.wrappingAdd(1, ordering: .relaxed)
         try db.run(
             "INSERT OR REPLACE INTO xattrs(inode, name, value) VALUES (?, ?, ?)",
             SQLArguments([.int(inode), .bytes(name), .blob(value)]))
     }
 
     static func remove(_ db: Connection, inode: InodeID, name: [UInt8]) throws -> Bool {
+        writes.wrappingAdd(1, ordering: .relaxed)
         try db.run("DELETE FROM xattrs WHERE inode = ? AND name = ?", SQLArguments([.int(inode), .bytes(name)]))
         return db.changesCount > 0
     }
@@ -195,6 +203,7 @@ enum XattrQueries {
 
     /// Gives an inode exactly the xattrs of a recorded set.
     static func replaceAll(_ db: Connection, inode: InodeID, with entries: [(name: Data, value: Data)]) throws {
+        writes.wrappingAdd(1, ordering: .relaxed)
         try db.run("DELETE FROM xattrs WHERE inode = ?", [inode])
         for entry in entries {
             try db.run("INSERT INTO xattrs(inode, name, value) VALUES (?, ?, ?)", [inode, entry.name, entry.value])
