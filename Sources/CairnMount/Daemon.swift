@@ -71,7 +71,7 @@ public final class Daemon: Sendable {
     ///   the daemon to commit first).
     /// - `CAIRN_POLL_US` (0 to 10,000; default 50, or 0 on a single processor): how long a
     ///   worker that has answered a request polls for the next one before it sleeps (see
-    ///   FuseKit's `DevicePolling`); 0 never polls.
+    ///   FuseKit's `DeviceReader`); 0 never polls.
     static func setting(_ name: String, in range: ClosedRange<Int>, unit: String) throws -> Int? {
         guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return nil }
         guard let value = Int(text), range.contains(value) else {

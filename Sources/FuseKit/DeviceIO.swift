@@ -2,15 +2,14 @@ import CFuse3
 import Glibc
 
 /// The session's reads and writes of its device, as libfuse's custom I/O on the descriptor it
-/// mounted: a worker polls for its next request before it sleeps (`DevicePolling`), and the
+/// mounted: one worker at a time reads, polling before it sleeps (`DeviceReader`), and the
 /// INIT exchange gets the flags libfuse leaves out (`InitReplyFlags`).
 enum DeviceIO {
     static func io() -> fuse_custom_io {
         var io = fuse_custom_io()
         io.read = { fd, buffer, length, userdata in
             let box = userdata.map(DeviceIO.box)
-            box?.polling.awaitRequest(on: fd)
-            let count = Glibc.read(fd, buffer, length)
+            let count = box?.reader.read(fd, buffer, length) ?? Glibc.read(fd, buffer, length)
             if let box, let buffer, count > 0 { InitReplyFlags.noteRead(buffer, count: count, box.initReplyFlags) }
             return count
         }

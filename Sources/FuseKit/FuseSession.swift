@@ -25,7 +25,7 @@ public final class FuseSession: @unchecked Sendable {
     }
 
     /// `pollMicroseconds`: how long a worker polls the device for the next request before it
-    /// sleeps (see `DevicePolling`; 0: never).
+    /// sleeps (see `DeviceReader`; 0: never).
     public init(operations: any FuseOperations, options: [String], pollMicroseconds: Int = 0) throws {
         self.operations = operations
         var args = fuse_args()
@@ -39,7 +39,7 @@ public final class FuseSession: @unchecked Sendable {
         // The userdata is a retained box of the operations, released after fuse_session_destroy,
         // so no callback can see a dangling reference.
         let box = Unmanaged.passRetained(
-            OperationsBox(operations, polling: DevicePolling(window: Int64(pollMicroseconds) * 1000))
+            OperationsBox(operations, reader: DeviceReader(window: Int64(pollMicroseconds) * 1000))
         ).toOpaque()
         guard let se = fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, box) else {
             Unmanaged<OperationsBox>.fromOpaque(box).release()
@@ -78,6 +78,7 @@ public final class FuseSession: @unchecked Sendable {
         fuse_loop_cfg_set_idle_threads(config, UInt32(max(1, maxThreads / 2)))
         fuse_loop_cfg_set_clone_fd(config, 0)
         let status = fuse_session_loop_mt(raw, config)
+        Unmanaged<OperationsBox>.fromOpaque(box).takeUnretainedValue().reader.close()
         // The loop is over: now the device descriptor may be closed.
         unmount()
         return status
@@ -150,9 +151,9 @@ public final class FuseSession: @unchecked Sendable {
 final class OperationsBox {
     let operations: any FuseOperations
     let initReplyFlags = InitReplyFlags.State()
-    let polling: DevicePolling
-    init(_ operations: any FuseOperations, polling: DevicePolling) {
+    let reader: DeviceReader
+    init(_ operations: any FuseOperations, reader: DeviceReader) {
         self.operations = operations
-        self.polling = polling
+        self.reader = reader
     }
 }

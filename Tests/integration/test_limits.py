@@ -146,8 +146,8 @@ def cpu_ns(pid):
 
 class IdleTests(MountedTestCase):
     def test_an_idle_daemon_uses_no_processor_time_after_a_burst_of_requests(self):
-        # Workers poll the device for a while after each request (DevicePolling): once the
-        # requests stop, so must the polling.
+        # The reader polls the device for a while after each request, and a watcher looks at
+        # the request it serves (DeviceReader): once the requests stop, so must both.
         pid = self.m.daemon_pid()
         self.assertIsNotNone(pid)
         for i in range(300):
