@@ -123,7 +123,11 @@ final class AuditLog: Sendable {
     /// they run).
     func flush() {
         chain.withLock { head in
+            // On a nearly full disk the space left (the store's reserve, given back when a
+            // commit needs it) is the store's: records wait in memory for room, up to a bound.
+            let room = store.hasRoomForData()
             let batch = queue.withLock { q -> [Pending] in
+                if !room, q.count <= Self.heldWithoutRoom { return [] }
                 defer { q.removeAll(keepingCapacity: true) }
                 return q
             }
@@ -196,6 +200,10 @@ final class AuditLog: Sendable {
             return try places!.placeAll(chunk, db)
         }
     }
+
+    /// How many records wait for room on a full disk before they are written anyway (and
+    /// dropped with a message if that fails).
+    private static let heldWithoutRoom = 100_000
 
     /// Records resolved (when a turn on the writer is needed, about 50 µs of it), then
     /// written, per statement.
