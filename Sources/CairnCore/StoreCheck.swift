@@ -38,6 +38,17 @@ extension Store {
         try checkReport(verifyBlobs: verifyBlobs, progress: progress).problems
     }
 
+    /// What SQLite finds wrong in the audit log's database (none: a store without one yet).
+    private func auditLogIntegrity() -> [String] {
+        do {
+            guard let log = try AuditDatabase.open(storePath: path, readOnly: true) else { return [] }
+            defer { log.close() }
+            return try log.read { try CheckQueries.integrity($0) }
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
     public func checkReport(verifyBlobs: Bool = true, progress: (Int, Int) -> Void = { _, _ in }) throws(FSError)
         -> CheckReport
     {
@@ -49,6 +60,10 @@ extension Store {
         try readCommitted { db in
             for line in try CheckQueries.integrity(db) {
                 problems.append(Problem(kind: .databaseIntegrity, detail: line, versions: []))
+            }
+            for line in auditLogIntegrity() {
+                problems.append(
+                    Problem(kind: .databaseIntegrity, detail: AuditDatabase.fileName + ": " + line, versions: []))
             }
             for d in try CheckQueries.danglingDentries(db) {
                 problems.append(

@@ -232,6 +232,24 @@ import Testing
         try db.close()
     }
 
+    @Test func fsckReportsADamagedAuditLog() throws {
+        let t = try TemporaryStore()
+        try t.fs.writeFile(t.root, "a", Array("one".utf8))
+        t.fs.closeAudit()
+        t.store.close()
+        let intact = try Store.open(at: t.store.path, readOnly: true)
+        #expect(try intact.check(verifyBlobs: false).isEmpty)
+        intact.close()
+        let path = t.store.path + "/audit.db"
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: path))
+        let store = try Store.open(at: t.store.path, readOnly: true)
+        defer { store.close() }
+        let problems = try store.check(verifyBlobs: false)
+        #expect(problems.count == 1)
+        #expect(problems.first?.kind == .databaseIntegrity && problems.first?.detail.hasPrefix("audit.db: ") == true)
+    }
+
     @Test func refusesACorruptDatabaseWithAClearMessage() throws {
         let t = try TemporaryStore()
         t.store.close()
