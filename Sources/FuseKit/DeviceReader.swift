@@ -47,17 +47,25 @@ final class DeviceReader: @unchecked Sendable {
     /// libfuse cancels its workers when the session ends.
     private let turn: UnsafeMutablePointer<sem_t>
     private let watcherWake: UnsafeMutablePointer<sem_t>
+    /// Marks the workers that have read: libfuse ends surplus idle workers, and one that ends
+    /// as the reader gives the role up on its way out.
+    private var workerKey = pthread_key_t()
 
-    /// `window`: nanoseconds; 0 turns polling off.
+    /// `window`: nanoseconds; 0 turns polling off. The reader lives until the session's loop
+    /// is over and its workers are gone.
     init(window: Int64) {
         self.window = max(0, window)
         turn = .allocate(capacity: 1)
         watcherWake = .allocate(capacity: 1)
         sem_init(turn, 0, 0)
         sem_init(watcherWake, 0, 0)
+        pthread_key_create(&workerKey) { reader in
+            Unmanaged<DeviceReader>.fromOpaque(reader!).takeUnretainedValue().handOff(from: UInt(pthread_self()))
+        }
     }
 
     deinit {
+        pthread_key_delete(workerKey)
         sem_destroy(turn)
         sem_destroy(watcherWake)
         turn.deallocate()
@@ -67,17 +75,24 @@ final class DeviceReader: @unchecked Sendable {
     /// read(2) of the next request, by the reader (the calling worker waits for the role).
     func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ length: Int) -> Int {
         let me = UInt(pthread_self())
+        if pthread_getspecific(workerKey) == nil {
+            pthread_setspecific(workerKey, Unmanaged.passUnretained(self).toOpaque())
+        }
         guard takeRole(me) else { return Glibc.read(fd, buffer, length) }
         startWatcherOnce()
         let ready = awaitRequest(on: fd)
-        if !ready { state.withLock { $0.blocked = true } }
+        if !ready { state.withLock { if $0.reader == me { $0.blocked = true } } }
         let count = Glibc.read(fd, buffer, length)
-        if count < 0, errno != EINTR, errno != EAGAIN, errno != ENOENT {
+        let error = errno
+        // libfuse reads errno after this returns.
+        defer { errno = error }
+        if count < 0, error != EINTR, error != EAGAIN, error != ENOENT {
             // The session is over: every worker goes to read(2), which tells it so.
             close()
             return count
         }
         let wakeWatcher = state.withLock { s -> Bool in
+            guard s.reader == me else { return false }
             s.blocked = false
             s.servingSince = Self.now()
             defer { s.watcherAsleep = false }
@@ -109,10 +124,12 @@ final class DeviceReader: @unchecked Sendable {
         }
     }
 
-    /// Gives the role up (if `from` still has it), waking a waiting worker to take it.
-    private func handOff(from: UInt) {
+    /// Gives the role up (if `from` still has it and, for `onlyIfLate`, has served one request
+    /// for longer than `handOffAfter`), waking a waiting worker to take it.
+    private func handOff(from: UInt, onlyIfLate: Bool = false) {
         let wake = state.withLock { s -> Bool in
             guard s.reader == from else { return false }
+            if onlyIfLate, s.servingSince == 0 || Self.now() - s.servingSince <= Self.handOffAfter { return false }
             s.reader = 0
             s.servingSince = 0
             return s.waiting > 0
@@ -156,7 +173,9 @@ final class DeviceReader: @unchecked Sendable {
         if made == 0 {
             pthread_detach(thread)
         } else {
+            // The next read tries again: without a watcher a slow request holds the device.
             Unmanaged<DeviceReader>.fromOpaque(context).release()
+            state.withLock { $0.watching = false }
         }
     }
 
@@ -171,7 +190,7 @@ final class DeviceReader: @unchecked Sendable {
                 )
             }
             if closed { return }
-            if late != 0 { handOff(from: late) }
+            if late != 0 { handOff(from: late, onlyIfLate: true) }
             if blocked {
                 while sem_wait(watcherWake) != 0, errno == EINTR {}
             } else {

@@ -215,6 +215,10 @@ import Testing
                     WHERE key = 'features_incompatible'
                     """)
         }
+        // A reader of the store before its daemon has migrated it finds the rows where they are.
+        let reader = try Store.open(at: t.store.path, readOnly: true)
+        #expect(try FileSystem(readOnly: reader).auditRecords(limit: 1000).count == rows.count)
+        reader.close()
         let store = try Store.open(at: t.store.path)
         let fs = try FileSystem(store: store)
         let moved = try fs.auditRecords(limit: 1000)
@@ -230,6 +234,22 @@ import Testing
             #expect(features?.split(separator: ",").contains("audit-database") == true)
         }
         try db.close()
+    }
+
+    /// A file created and renamed in one batch of the audit log (a lock file made the index,
+    /// as git does) is named as it is now in later records, not as its create named it.
+    @Test func auditRowsNameAFileRenamedAfterItsCreateByItsNewName() throws {
+        let t = try TemporaryStore()
+        let file = try t.fs.writeFile(t.root, "index.lock", Array("v1".utf8))
+        try t.fs.rename(
+            parent: t.root, name: Array("index.lock".utf8), newParent: t.root, newName: Array("index".utf8),
+            options: [], caller: .tester)
+        t.fs.flushAudit()
+        try t.fs.setxattr(file.id, name: Array("user.k".utf8), value: Array("v".utf8), flags: [], caller: .tester)
+        t.fs.flushAudit()
+        let rows = try t.fs.auditRecords(ops: ["create", "setxattr"])
+        #expect(rows.map(\.op) == ["setxattr", "create"])
+        #expect(rows.map(\.path) == ["index", "index.lock"])
     }
 
     @Test func fsckReportsADamagedAuditLog() throws {

@@ -99,19 +99,22 @@ final class AuditLog: Sendable {
         if first { wake.signal() }
     }
 
-    /// Writes what is queued, then stops the thread.
+    /// Writes what is queued (on a full disk too, the last chance), then stops the thread.
     func stop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         wake.signal()
         stopped.wait()
-        flush()
+        flush(evenWithoutRoom: true)
     }
 
     private func loop() {
+        var waiting = false
         while !stopping.load(ordering: .relaxed) {
-            wake.wait()
+            // Records left waiting for room are tried again after the next interval; else the
+            // thread sleeps until a record comes.
+            if !waiting { wake.wait() }
             usleep(20_000)  // gather a batch: fewer, larger commits
-            flush()
+            waiting = !flush()
         }
         stopped.signal()
     }
@@ -120,21 +123,26 @@ final class AuditLog: Sendable {
     /// per statement. Their paths come from the places known from earlier batches, else from a
     /// short turn on the writer, which sees the operations not yet committed. After the commit
     /// the head file names the last row. Flushes run one at a time (the chain is theirs while
-    /// they run).
-    func flush() {
+    /// they run). Returns false if records were left waiting for room.
+    @discardableResult
+    func flush(evenWithoutRoom: Bool = false) -> Bool {
         chain.withLock { head in
             // On a nearly full disk the space left (the store's reserve, given back when a
             // commit needs it) is the store's: records wait in memory for room, up to a bound.
-            let room = store.hasRoomForData()
-            let batch = queue.withLock { q -> [Pending] in
-                if !room, q.count <= Self.heldWithoutRoom { return [] }
+            let room = evenWithoutRoom || store.hasRoomForData()
+            let batch = queue.withLock { q -> [Pending]? in
+                if !room, q.count <= Self.heldWithoutRoom { return q.isEmpty ? [] : nil }
                 defer { q.removeAll(keepingCapacity: true) }
                 return q
             }
-            guard !batch.isEmpty else { return }
+            guard let batch else { return false }
+            guard !batch.isEmpty else { return true }
             // An operation that may move a known place (a rename, a workspace's change) makes
-            // every place be looked up again.
-            if batch.contains(where: { !Self.keepsPlaces.contains($0.op) }) { head.places = nil }
+            // every place be looked up again, in this batch and after it (a create in it may
+            // have named its file as it was before).
+            let moves = batch.contains(where: { !Self.keepsPlaces.contains($0.op) })
+            if moves { head.places = nil }
+            defer { if moves { head.places = nil } }
             head.places?.startBatch()
             do {
                 let last = try database.write { log -> (id: Int64, hash: Data)? in
@@ -186,6 +194,7 @@ final class AuditLog: Sendable {
                 FileHandle.standardError.write(
                     Data("cairn: writing audit records failed (a batch of \(batch.count) dropped): \(error)\n".utf8))
             }
+            return true
         }
     }
 
@@ -224,8 +233,8 @@ final class AuditLog: Sendable {
     }
 
     /// The operations after which every place known before is still where it was (they add
-    /// names, remove a file's or change contents and attributes). Any other record makes the
-    /// next batch look its places up again.
+    /// names, remove a file's or change contents and attributes). Any other record makes its
+    /// batch and the next look their places up again.
     private static let keepsPlaces: Set<String> = [
         "create", "mkdir", "mknod", "symlink", "link", "unlink", "write", "open-write", openForReading,
         "setattr", "setxattr", "removexattr", "denied",
@@ -235,9 +244,9 @@ final class AuditLog: Sendable {
     private static let knownPlaces = 20_000
 
     /// The workspace and path a record names: looked up on the writer the first time (as they
-    /// are then), and known from then on for the inodes of directories and of files created
-    /// lately, until an operation that may move them (`keepsPlaces`). Most records then need
-    /// no turn on the writer at all.
+    /// are then) and known from then on, until an operation that may move them (`keepsPlaces`);
+    /// a file created in the batch is where its create put it. Most records then need no turn
+    /// on the writer at all.
     private final class PlaceResolver {
         /// The last event's seq, read at the first lookup of a batch.
         private var seq: Int64?
@@ -247,6 +256,10 @@ final class AuditLog: Sendable {
         /// A directory's workspace and its path below the workspace's root, as displayed (each
         /// record's path is its directory's and its name).
         private var directories: [InodeID: Place?] = [:]
+        /// Files created in this batch, where their create's record puts them (a rename later
+        /// in the batch, or recorded late, would not show here): their close's record mostly
+        /// comes in the same batch.
+        private var created: [InodeID: Place] = [:]
 
         /// The store has the answer, and no connection was given.
         struct Unknown: Error {}
@@ -268,6 +281,7 @@ final class AuditLog: Sendable {
 
         func startBatch() {
             seq = nil
+            created.removeAll(keepingCapacity: true)
             if directories.count > AuditLog.knownPlaces { directories.removeAll() }
         }
 
@@ -288,19 +302,19 @@ final class AuditLog: Sendable {
             if let parent = p.parent, let name = p.name {
                 guard let directory = try directory(parent, db) else { return (nil, nil) }
                 let place = directory.child(name)
-                // A file created is mostly written soon after: its close's record then needs
-                // no lookup. A file unlinked is mostly gone.
+                // A file unlinked is mostly gone.
                 if let inode = p.inode {
                     if p.op == "create" {
-                        directories[inode] = place
+                        created[inode] = place
                     } else if p.op == "unlink" {
+                        created.removeValue(forKey: inode)
                         directories.removeValue(forKey: inode)
                     }
                 }
                 return (place.workspace.name, place.display)
             }
             guard let inode = p.inode else { return (nil, nil) }
-            if let place = try directory(inode, db) { return (place.workspace.name, place.display) }
+            if let place = try created[inode] ?? directory(inode, db) { return (place.workspace.name, place.display) }
             return (nil, nil)
         }
 

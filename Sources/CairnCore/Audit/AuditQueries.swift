@@ -34,10 +34,19 @@ extension FileSystem {
         }
     }
 
-    /// Reads the log's rows (`empty` from a store that has no log yet).
+    /// Reads the log's rows (`empty` from a store that has no log yet). A reader of a store
+    /// another process owns opens the log for this only (a damaged one fails here, not in every
+    /// command); a store its daemon has not migrated yet still has them in cairn.db.
     private func readAuditRows<T>(_ empty: T, _ work: (Connection) throws -> T) throws(FSError) -> T {
-        guard let auditDatabase else { return empty }
-        return try auditDatabase.read(work)
+        if let auditDatabase { return try auditDatabase.read(work) }
+        if let log = try AuditDatabase.open(storePath: store.path, readOnly: true) {
+            defer { log.close() }
+            return try log.read(work)
+        }
+        let unmoved = try store.read { db in
+            try db.value(Int.self, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit'") ?? 0
+        }
+        return unmoved > 0 ? try store.read(work) : empty
     }
 
     private static func auditRecord(_ row: SQLRow) -> AuditRecord {

@@ -31,7 +31,7 @@ public final class FileSystem: Sendable {
     let permissions = Mutex(RoleCache())
     /// The daemon's audit log (nil for readers of a store another process owns).
     let auditLog: AuditLog?
-    /// Where the audit log's rows are (nil: a reader of a store that has none yet).
+    /// Where the audit log's rows are (nil: a reader, which opens it when asked for rows).
     let auditDatabase: SideDatabase?
     /// The full-text index (nil: a reader of a store that has none yet), and the thread that
     /// keeps it current (the daemon's; see `startIndexing`).
@@ -100,8 +100,7 @@ public final class FileSystem: Sendable {
         pendingDirectories = Mutex([])
         locks = Self.lockTable(store)
         auditLog = nil
-        auditDatabase = try AuditDatabase.open(storePath: store.path, readOnly: true)
-        if let auditDatabase { store.stopBeforeClosing { auditDatabase.close() } }
+        auditDatabase = nil
         // The index holds nothing the store lacks: its owner may bring it up to date even
         // while a daemon owns the store.
         searchIndex = try SearchIndex.open(storePath: store.path, readOnly: access(store.path, W_OK) != 0)
