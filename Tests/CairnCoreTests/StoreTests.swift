@@ -122,6 +122,8 @@ import Testing
         let tables = ["inodes", "dentries", "versions", "manifests", "events"]
         let list = tables.map { "'\($0)'" }.joined(separator: ", ")
         var db = try DatabaseQueue(path: path)
+        let indexes = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN (\(list)) ORDER BY name"
+        let indexesBefore = try db.read { try Row.fetchAll($0, sql: indexes) }
         try db.writeWithoutTransaction { db in
             // The audit table as it was then, in cairn.db (v12 rebuilds it; v15 moves its rows).
             try db.execute(sql: "CREATE TABLE audit (\(Self.auditColumns(autoincrement: true)))")
@@ -169,6 +171,7 @@ import Testing
             let schemas = try String.fetchAll(
                 db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name IN (\(list))")
             #expect(schemas.count == tables.count && schemas.allSatisfy { !$0.contains("AUTOINCREMENT") })
+            #expect(try Row.fetchAll(db, sql: indexes) == indexesBefore)
             let features = try String.fetchOne(
                 db, sql: "SELECT value FROM meta WHERE key = 'features_incompatible'")
             #expect(features == "chunked-manifests,packed-chunks,id-placeholders,embedded-chunks,audit-database")

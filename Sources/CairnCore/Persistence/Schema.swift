@@ -290,7 +290,15 @@ enum Schema {
                     """)
         }
         migrator.registerMigration("v12-ids-without-autoincrement") { db in
-            try db.execute(sql: idsWithoutAutoincrement)
+            for (table, key, placeholder) in idPlaceholders {
+                try rebuildWithoutAutoincrement(db, table: table, key: key, placeholder: placeholder)
+            }
+            try db.execute(
+                sql: """
+                    -- A binary that deleted the newest row without a placeholder would hand its id out again.
+                    UPDATE meta SET value = CASE WHEN value = '' THEN 'id-placeholders' ELSE value || ',id-placeholders' END
+                    WHERE key = 'features_incompatible' AND instr(value, 'id-placeholders') = 0;
+                    """)
         }
         migrator.registerMigration("v13-embedded-chunks") { db in
             try db.execute(
@@ -334,137 +342,54 @@ enum Schema {
     /// `sqlite_sequence` at every INSERT, a tenth of a small file's creation. A new row takes the
     /// highest id plus one, so an id is handed out again only if the row that had the highest id
     /// is deleted: a placeholder row takes its id then, here for rows deleted before, afterwards
-    /// in `GCQueries.delete`. The audit table keeps its chained rows forever and needs none.
-    private static let idsWithoutAutoincrement = """
-        CREATE TABLE inodes_new (
-            id INTEGER PRIMARY KEY,
-            mode INTEGER NOT NULL,
-            uid INTEGER NOT NULL,
-            gid INTEGER NOT NULL,
-            nlink INTEGER NOT NULL,
-            size INTEGER NOT NULL DEFAULT 0,
-            stored_bytes INTEGER NOT NULL DEFAULT 0,
-            atime_ns INTEGER NOT NULL,
-            mtime_ns INTEGER NOT NULL,
-            ctime_ns INTEGER NOT NULL,
-            btime_ns INTEGER NOT NULL,
-            rdev INTEGER NOT NULL DEFAULT 0,
-            target BLOB,
-            version INTEGER,
-            generation INTEGER NOT NULL DEFAULT 1,
-            workspace INTEGER,
-            origin INTEGER,
-            origin_seq INTEGER,
-            pending_entries INTEGER NOT NULL DEFAULT 0
-        );
-        INSERT INTO inodes_new SELECT id, mode, uid, gid, nlink, size, stored_bytes, atime_ns, mtime_ns, ctime_ns,
-            btime_ns, rdev, target, version, generation, workspace, origin, origin_seq, pending_entries FROM inodes;
-        -- A forgotten inode: no link, no version, no kind.
-        INSERT INTO inodes_new(id, mode, uid, gid, nlink, atime_ns, mtime_ns, ctime_ns, btime_ns)
-            SELECT seq, 0, 0, 0, 0, 0, 0, 0, 0 FROM sqlite_sequence
-            WHERE name = 'inodes' AND seq > (SELECT coalesce(max(id), 0) FROM inodes);
-        DROP TABLE inodes;
-        ALTER TABLE inodes_new RENAME TO inodes;
-        CREATE INDEX inodes_pending ON inodes(id) WHERE pending_entries = 1;
-        CREATE INDEX inodes_by_workspace ON inodes(workspace);
+    /// in `GCQueries.delete`. Each table's entry: its key, and the columns and values after the
+    /// key of its placeholder (nil: the audit table keeps its chained rows forever).
+    private static let idPlaceholders: [(table: String, key: String, placeholder: (String, String)?)] = [
+        // A forgotten inode: no link, no version, no kind.
+        ("inodes", "id", ("mode, uid, gid, nlink, atime_ns, mtime_ns, ctime_ns, btime_ns", "0, 0, 0, 0, 0, 0, 0, 0")),
+        // A closed entry of no directory.
+        ("dentries", "id", ("parent, name, inode, created_seq, deleted_seq", "0, X'', 0, 0, 0")),
+        // An empty manifest.
+        ("manifests", "id", ("data", "X'01'")),
+        // A version of no inode.
+        (
+            "versions", "id",
+            (
+                "inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, actor, cause",
+                "0, 0, 0, 0, 0, 0, 0, 0, 'cairn', 'placeholder'"
+            )
+        ),
+        // Says that the events up to it were pruned.
+        (
+            "events", "seq",
+            ("time_ns, kind, actor", "(SELECT coalesce(max(time_ns), 0) FROM events), 'pruned', 'cairn'")
+        ),
+        ("audit", "id", nil),
+    ]
 
-        CREATE TABLE dentries_new (
-            id INTEGER PRIMARY KEY,
-            parent INTEGER NOT NULL,
-            name BLOB NOT NULL,
-            inode INTEGER NOT NULL,
-            created_seq INTEGER NOT NULL,
-            deleted_seq INTEGER
-        );
-        INSERT INTO dentries_new SELECT id, parent, name, inode, created_seq, deleted_seq FROM dentries;
-        -- A closed entry of no directory.
-        INSERT INTO dentries_new SELECT seq, 0, X'', 0, 0, 0 FROM sqlite_sequence
-            WHERE name = 'dentries' AND seq > (SELECT coalesce(max(id), 0) FROM dentries);
-        DROP TABLE dentries;
-        ALTER TABLE dentries_new RENAME TO dentries;
-        CREATE UNIQUE INDEX dentries_live ON dentries(parent, name) WHERE deleted_seq IS NULL;
-        CREATE INDEX dentries_listing ON dentries(parent, id) WHERE deleted_seq IS NULL;
-        CREATE INDEX dentries_by_inode ON dentries(inode);
-        CREATE INDEX dentries_history ON dentries(parent, name, created_seq);
-
-        CREATE TABLE manifests_new (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
-        INSERT INTO manifests_new SELECT id, data FROM manifests;
-        -- An empty manifest.
-        INSERT INTO manifests_new SELECT seq, X'01' FROM sqlite_sequence
-            WHERE name = 'manifests' AND seq > (SELECT coalesce(max(id), 0) FROM manifests);
-        DROP TABLE manifests;
-        ALTER TABLE manifests_new RENAME TO manifests;
-
-        CREATE TABLE versions_new (
-            id INTEGER PRIMARY KEY,
-            inode INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            size INTEGER NOT NULL,
-            mode INTEGER NOT NULL,
-            uid INTEGER NOT NULL,
-            gid INTEGER NOT NULL,
-            mtime_ns INTEGER NOT NULL,
-            ctime_ns INTEGER NOT NULL,
-            manifest INTEGER REFERENCES manifests(id),
-            xattrs BLOB,
-            actor TEXT NOT NULL,
-            cause TEXT NOT NULL,
-            sealed INTEGER NOT NULL DEFAULT 1
-        );
-        INSERT INTO versions_new SELECT id, inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, manifest, xattrs,
-            actor, cause, sealed FROM versions;
-        -- A version of no inode.
-        INSERT INTO versions_new(id, inode, seq, size, mode, uid, gid, mtime_ns, ctime_ns, actor, cause)
-            SELECT seq, 0, 0, 0, 0, 0, 0, 0, 0, 'cairn', 'placeholder' FROM sqlite_sequence
-            WHERE name = 'versions' AND seq > (SELECT coalesce(max(id), 0) FROM versions);
-        DROP TABLE versions;
-        ALTER TABLE versions_new RENAME TO versions;
-        CREATE INDEX versions_by_inode ON versions(inode, seq);
-        CREATE INDEX versions_by_manifest ON versions(manifest);
-
-        CREATE TABLE events_new (
-            seq INTEGER PRIMARY KEY,
-            time_ns INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            inode INTEGER,
-            parent INTEGER,
-            name BLOB,
-            old_parent INTEGER,
-            old_name BLOB,
-            version INTEGER,
-            actor TEXT NOT NULL
-        );
-        INSERT INTO events_new SELECT seq, time_ns, kind, inode, parent, name, old_parent, old_name, version, actor
-            FROM events;
-        -- Says that the events up to it were pruned.
-        INSERT INTO events_new(seq, time_ns, kind, actor)
-            SELECT seq, (SELECT coalesce(max(time_ns), 0) FROM events), 'pruned', 'cairn' FROM sqlite_sequence
-            WHERE name = 'events' AND seq > (SELECT coalesce(max(seq), 0) FROM events);
-        DROP TABLE events;
-        ALTER TABLE events_new RENAME TO events;
-
-        CREATE TABLE audit_new (
-            id INTEGER PRIMARY KEY,
-            time_ns INTEGER NOT NULL,
-            actor TEXT NOT NULL,
-            uid INTEGER NOT NULL,
-            pid INTEGER NOT NULL,
-            process TEXT NOT NULL,
-            op TEXT NOT NULL,
-            workspace TEXT,
-            path TEXT,
-            version INTEGER,
-            bytes INTEGER,
-            result TEXT NOT NULL,
-            hash BLOB NOT NULL
-        );
-        INSERT INTO audit_new SELECT id, time_ns, actor, uid, pid, process, op, workspace, path, version, bytes,
-            result, hash FROM audit;
-        DROP TABLE audit;
-        ALTER TABLE audit_new RENAME TO audit;
-
-        -- A binary that deleted the newest row without a placeholder would hand its id out again.
-        UPDATE meta SET value = CASE WHEN value = '' THEN 'id-placeholders' ELSE value || ',id-placeholders' END
-        WHERE key = 'features_incompatible' AND instr(value, 'id-placeholders') = 0;
-        """
+    /// Makes `table` again from its own definition without AUTOINCREMENT, with its rows, the
+    /// placeholder of the highest id it handed out if that row is gone, and its indexes.
+    private static func rebuildWithoutAutoincrement(
+        _ db: Database, table: String, key: String, placeholder: (columns: String, values: String)?
+    ) throws {
+        let definition = try String.fetchOne(
+            db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [table])!
+        let indexes = try String.fetchAll(
+            db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+            arguments: [table])
+        let columns = definition[definition.firstIndex(of: "(")!...].replacingOccurrences(
+            of: " AUTOINCREMENT", with: "")
+        try db.execute(sql: "CREATE TABLE \(table)_new \(columns)")
+        try db.execute(sql: "INSERT INTO \(table)_new SELECT * FROM \(table)")
+        if let placeholder {
+            try db.execute(
+                sql: """
+                    INSERT INTO \(table)_new(\(key), \(placeholder.columns))
+                        SELECT seq, \(placeholder.values) FROM sqlite_sequence
+                        WHERE name = '\(table)' AND seq > (SELECT coalesce(max(\(key)), 0) FROM \(table))
+                    """)
+        }
+        try db.execute(sql: "DROP TABLE \(table); ALTER TABLE \(table)_new RENAME TO \(table)")
+        for index in indexes { try db.execute(sql: index) }
+    }
 }
