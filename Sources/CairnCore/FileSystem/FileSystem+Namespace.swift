@@ -96,8 +96,8 @@ extension FileSystem {
     }
 
     /// Creates a node of any kind but directory-with-contents: regular file, FIFO, socket, device,
-    /// directory (`mode` carries the type) or symlink (`target`).
-    /// Makes a node; `versioned` false records no version of it (a file `create` opens).
+    /// directory (`mode` carries the type) or symlink (`target`). `versioned` false records no
+    /// version of it (a file `create` opens: its first close does).
     func makeNode(
         parent: InodeID, name: [UInt8], mode: UInt32, rdev: UInt64 = 0, target: [UInt8]? = nil,
         versioned: Bool = true, caller: Caller
